@@ -1,0 +1,3 @@
+from .ssdlite import SSDLite
+
+__all__ = ['SSDLite']

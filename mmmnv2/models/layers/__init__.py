@@ -1,0 +1,3 @@
+from .inverted_residual import InvertedResidual
+
+__all__ = ['InvertedResidual']

@@ -1,0 +1,52 @@
+"""SSDLite's feature pyramid (paper Sec. 6.2; TF ``ssd_mobilenet_v2_feature_extractor``).
+
+The first two maps come straight from the backbone: ``layer_15/expansion_output`` (576 channels, stride 16) and
+``layer_19`` (1280, stride 32). Four extra layers follow, each 1x1 conv to depth/2 (+BN+ReLU6) -> 3x3 depthwise
+stride 2 (+BN+ReLU6) -> 1x1 conv to depth (+BN+ReLU6), with depths 512, 256, 256, 128 scaled by the width multiplier
+and floored at 16 (TF ``min_depth``). That is MMDetection's ``SSDNeck`` with ``use_depthwise=True``, which this class
+configures with the paper's values. Departure: the 1x1 depth/2 conv takes half the *scaled* depth, where TF floors
+depth/2 itself at 16; the two differ only for width multipliers below 0.25.
+"""
+from typing import Optional, Sequence
+
+from mmdet.models.necks import SSDNeck
+
+from mmmnv2.registry import MODELS
+
+
+@MODELS.register_module()
+class SSDLiteNeck(SSDNeck):
+    """The paper's SSDLite extra layers on top of MobileNetV2's two taps.
+
+    Args:
+        in_channels: Channels of the backbone maps, in order (576 and 1280 at width 1).
+        extra_depths: Depths of the extra layers before width scaling (TF recipe: 512, 256, 256, 128).
+        widen_factor: Width multiplier applied to ``extra_depths``.
+        min_depth: Floor of every scaled depth (TF: 16).
+        norm_cfg, act_cfg: Layer configs (TF: BN with eps 1e-3, ReLU6).
+        init_cfg: MMEngine initialisation config.
+    """
+
+    def __init__(self,
+                 in_channels: Sequence[int] = (576, 1280),
+                 extra_depths: Sequence[int] = (512, 256, 256, 128),
+                 widen_factor: float = 1.0,
+                 min_depth: int = 16,
+                 norm_cfg: Optional[dict] = None,
+                 act_cfg: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        if not widen_factor > 0:
+            raise ValueError(f'widen_factor must be > 0, got {widen_factor!r}')
+        self.in_channels = tuple(in_channels)
+        depths = tuple(max(int(depth * widen_factor), min_depth) for depth in extra_depths)
+        self.out_channels = self.in_channels + depths
+        super().__init__(
+            in_channels=self.in_channels,
+            out_channels=self.out_channels,
+            level_strides=(2,) * len(depths),
+            level_paddings=(1,) * len(depths),
+            l2_norm_scale=None,
+            use_depthwise=True,
+            norm_cfg=norm_cfg if norm_cfg is not None else dict(type='BN', eps=1e-3, momentum=0.03),
+            act_cfg=act_cfg if act_cfg is not None else dict(type='ReLU6'),
+            init_cfg=init_cfg if init_cfg is not None else dict(type='TruncNormal', layer='Conv2d', std=0.03))

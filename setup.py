@@ -1,0 +1,43 @@
+"""mmmnv2: MobileNetV2, SSDLite and Mobile DeepLabv3 for MMDetection 3.x and MMSegmentation 1.x."""
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(r"__version__ = '([^']+)'", (HERE / 'mmmnv2' / 'version.py').read_text()).group(1)
+
+setup(
+    name='mmmnv2',
+    version=VERSION,
+    description='The MobileNetV2 paper (backbone, SSDLite, Mobile DeepLabv3) as an OpenMMLab plugin',
+    long_description=(HERE / 'README.md').read_text(encoding='utf-8'),
+    long_description_content_type='text/markdown',
+    license='Apache-2.0',
+    python_requires='>=3.8',
+    packages=find_packages(include=['mmmnv2', 'mmmnv2.*']),
+    include_package_data=True,
+    install_requires=[
+        # The ranges the hosts themselves accept: mmdet 3.x and mmseg 1.x assert mmcv < 2.2.0 at import.
+        'torch>=1.8',
+        'mmengine>=0.10.0,<1.0.0',
+        'mmcv>=2.0.0rc4,<2.2.0',
+        'mmdet>=3.0.0,<3.4.0',
+        'mmsegmentation>=1.0.0,<1.3.0',
+        # mmseg 1.2.x imports these at start-up without declaring them.
+        'ftfy',
+        'regex',
+        'pycocotools',
+        'matplotlib',
+        'numpy',
+    ],
+    extras_require={
+        'tests': ['pytest>=7', 'ruff>=0.4'],
+        'deploy': ['onnx>=1.15', 'onnxruntime>=1.17'],
+    },
+    classifiers=[
+        'Programming Language :: Python :: 3',
+        'License :: OSI Approved :: Apache Software License',
+        'Topic :: Scientific/Engineering :: Artificial Intelligence',
+    ],
+)

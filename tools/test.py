@@ -1,0 +1,90 @@
+"""Evaluate a checkpoint with an MMDetection or MMSegmentation config.
+
+The host library follows from the config's ``default_scope`` ('mmdet' or 'mmseg'):
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE_OR_DIR] [--show-dir DIR] [--tta]
+                                           [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
+
+``--out``: detection writes the raw predictions to a ``.pkl`` file (as MMDetection does); segmentation writes the
+predicted label maps as PNG files into the directory (as MMSegmentation does). ``--show-dir``: pictures of the
+predictions, drawn by the host's visualizer, under ``<work_dir>/<timestamp>/<show_dir>``. ``--tta``: test-time
+augmentation from the config's ``tta_model`` and ``tta_pipeline``.
+"""
+import argparse
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+from mmmnv2.utils import refuse_unsafe_checkpoint, setup_host
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Test a model (MMDetection or MMSegmentation config)')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the directory to save the metrics file')
+    parser.add_argument('--out', help='detection: a .pkl file for the predictions; segmentation: a directory '
+                                      'for the predicted label maps')
+    parser.add_argument('--show-dir', help='directory (relative to the work dir) for pictures of the predictions')
+    parser.add_argument('--tta', action='store_true', help='test-time augmentation (tta_model, tta_pipeline)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings of the config (key=value)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+                        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    host = setup_host(cfg)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+
+    if args.show_dir:
+        visualization = cfg.default_hooks.get('visualization')
+        if visualization is None:
+            raise ValueError('--show-dir needs a "visualization" hook in default_hooks of the config')
+        visualization.draw = True
+        visualization.show_dir = args.show_dir
+        if host == 'mmseg':
+            visualization.interval = 1
+
+    if args.tta:
+        if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
+            raise ValueError(f'--tta needs tta_model and tta_pipeline in {args.config}')
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+
+    if args.out is not None and host == 'mmseg':
+        cfg.test_evaluator['output_dir'] = args.out
+        cfg.test_evaluator['keep_results'] = True
+
+    runner = Runner.from_cfg(cfg)
+
+    if args.out is not None and host == 'mmdet':
+        from mmdet.evaluation import DumpDetResults
+        if not args.out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--out must be a .pkl or .pickle file for detection, got {args.out!r}')
+        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
+
+    with refuse_unsafe_checkpoint():
+        runner.test()
+
+
+if __name__ == '__main__':
+    main()
