@@ -76,7 +76,7 @@ def _sample_image(rng: np.random.Generator, size: int, max_objects: int
     return np.clip(image, 0, 255).astype(np.uint8), objects
 
 
-def generate_detection(root: str, *, num_train: int = 64, num_val: int = 16, size: int = 256,
+def generate_detection(root: str, *, num_train: int = 512, num_val: int = 32, size: int = 256,
                        max_objects: int = 4, seed: int = 0) -> Dict[str, str]:
     """Write a COCO-format detection set under ``root``; return the paths of its two annotation files."""
     rng = np.random.default_rng(seed)
@@ -102,7 +102,7 @@ def generate_detection(root: str, *, num_train: int = 64, num_val: int = 16, siz
     return paths
 
 
-def generate_segmentation(root: str, *, num_train: int = 64, num_val: int = 16, size: int = 256,
+def generate_segmentation(root: str, *, num_train: int = 512, num_val: int = 32, size: int = 256,
                           max_objects: int = 4, seed: int = 0) -> Dict[str, str]:
     """Write a VOC-format segmentation set under ``root``; return the paths of its two split files."""
     rng = np.random.default_rng(seed)

@@ -5,7 +5,7 @@ _base_ = [
     '../_base_/models/ssdlite_mobilenetv2.py',
     'mmdet::_base_/default_runtime.py',
 ]
-input_size = 256
+input_size = 192
 data_root = 'data/toyshapes_det/'
 metainfo = dict(classes=('circle', 'square', 'triangle'), palette=[(220, 20, 60), (0, 128, 255), (0, 192, 0)])
 
@@ -28,9 +28,9 @@ test_pipeline = [
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
 ]
-dataset = dict(type='CocoDataset', data_root=data_root, metainfo=metainfo)
+dataset = dict(type='mmmnv2.StrictCocoDataset', data_root=data_root, metainfo=metainfo)
 train_dataloader = dict(
-    batch_size=16, num_workers=2, persistent_workers=True,
+    batch_size=8, num_workers=2, persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(**dataset, ann_file='annotations/instances_train.json', data_prefix=dict(img='train/'),
                  filter_cfg=dict(filter_empty_gt=True), pipeline=train_pipeline))
@@ -43,8 +43,8 @@ test_dataloader = val_dataloader
 val_evaluator = dict(type='CocoMetric', ann_file=data_root + 'annotations/instances_val.json', metric='bbox')
 test_evaluator = val_evaluator
 
-max_iters = 1500
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=500)
+max_iters = 600
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=200)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=3e-3, weight_decay=4e-5))
@@ -54,7 +54,7 @@ param_scheduler = [
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=500, max_keep_ckpts=2,
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=200, max_keep_ckpts=2,
                     save_best='coco/bbox_mAP_50'))
 log_processor = dict(by_epoch=False)
 visualizer = dict(type='DetLocalVisualizer', vis_backends=[dict(type='LocalVisBackend')], name='visualizer')
