@@ -7,7 +7,8 @@ The host library follows from the config's ``default_scope`` ('mmdet' or 'mmseg'
 
 ``--out``: detection writes the raw predictions to a ``.pkl`` file (as MMDetection does); segmentation writes the
 predicted label maps as PNG files into the directory (as MMSegmentation does). ``--show-dir``: pictures of the
-predictions, drawn by the host's visualizer, under ``<work_dir>/<timestamp>/<show_dir>``. ``--tta``: test-time
+predictions, drawn by the host's visualizer (detection: under ``<work_dir>/<timestamp>/<show_dir>``, as
+MMDetection does; segmentation: in ``<show_dir>``, as MMSegmentation does). ``--tta``: test-time
 augmentation from the config's ``tta_model`` and ``tta_pipeline``.
 """
 import argparse
@@ -17,7 +18,7 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from mmmnv2.utils import refuse_unsafe_checkpoint, setup_host
+from mmmnv2.utils import refuse_unsafe_checkpoint, setup_cpu_distributed, setup_host
 
 
 def parse_args() -> argparse.Namespace:
@@ -27,7 +28,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--work-dir', help='the directory to save the metrics file')
     parser.add_argument('--out', help='detection: a .pkl file for the predictions; segmentation: a directory '
                                       'for the predicted label maps')
-    parser.add_argument('--show-dir', help='directory (relative to the work dir) for pictures of the predictions')
+    parser.add_argument('--show-dir', help='directory for pictures of the predictions (detection: relative to the '
+                                           'timestamped run folder in the work dir, as MMDetection)')
     parser.add_argument('--tta', action='store_true', help='test-time augmentation (tta_model, tta_pipeline)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of the config (key=value)')
@@ -59,9 +61,11 @@ def main() -> None:
         if visualization is None:
             raise ValueError('--show-dir needs a "visualization" hook in default_hooks of the config')
         visualization.draw = True
-        visualization.show_dir = args.show_dir
-        if host == 'mmseg':
-            visualization.interval = 1
+        if host == 'mmdet':
+            visualization.test_out_dir = args.show_dir  # as MMDetection's tools/test.py
+        else:
+            visualization.interval = 1  # as MMSegmentation's tools/test.py: every image, saved by the visualizer
+            cfg.visualizer.save_dir = args.show_dir
 
     if args.tta:
         if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
@@ -74,6 +78,7 @@ def main() -> None:
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
 
+    setup_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
 
     if args.out is not None and host == 'mmdet':

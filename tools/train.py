@@ -13,7 +13,7 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from mmmnv2.utils import refuse_unsafe_checkpoint, setup_host
+from mmmnv2.utils import refuse_unsafe_checkpoint, setup_cpu_distributed, setup_host
 
 
 def parse_args() -> argparse.Namespace:
@@ -70,6 +70,7 @@ def main() -> None:
         cfg.resume = True
         cfg.load_from = args.resume
 
+    setup_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
     with refuse_unsafe_checkpoint():
         runner.train()

@@ -24,9 +24,25 @@ def _numpy_globals() -> List[object]:
             *(type(np.dtype(t)) for t in _NUMPY_DTYPES)]
 
 
+_HISTORY_BUFFER_STATISTICS = ('min', 'max', 'mean', 'current')
+
+
+def _history_buffer_statistic(owner: object, name: str) -> object:
+    """What checkpoints may get from ``getattr``: a ``HistoryBuffer``'s statistics methods, nothing else.
+
+    A pickled ``HistoryBuffer`` stores its statistics functions by qualified name, as ``getattr(HistoryBuffer,
+    'min')``; allow-listing the real ``getattr`` would let a checkpoint reach any attribute of any allowed object.
+    """
+    allowed = set(_HISTORY_BUFFER_STATISTICS) | set(HistoryBuffer._statistics_methods)
+    if (owner is HistoryBuffer or isinstance(owner, HistoryBuffer)) and name in allowed:
+        return getattr(owner, name)
+    raise pickle.UnpicklingError(f'Unsupported global: getattr({owner!r}, {name!r}) is not allowed')
+
+
 def allow_mmengine_checkpoint_types() -> None:
     """Allow-list, for ``torch.load(weights_only=True)``, the types MMEngine writes into checkpoints."""
-    torch.serialization.add_safe_globals([HistoryBuffer, *_numpy_globals()])
+    torch.serialization.add_safe_globals(
+        [HistoryBuffer, *_numpy_globals(), (_history_buffer_statistic, 'builtins.getattr')])
 
 
 class UnsafeCheckpointError(RuntimeError):

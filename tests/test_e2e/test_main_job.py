@@ -1,0 +1,22 @@
+"""The README's main command, end to end (slow: it trains both toy models, about 12 minutes on 2 cores)."""
+import os.path as osp
+import re
+import subprocess
+
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+@pytest.mark.slow
+def test_main_job_trains_and_evaluates_both_toy_models(tmp_path):
+    result = subprocess.run(['bash', 'tools/run_main.sh', '--work-dir', str(tmp_path / 'work'),
+                             '--data', str(tmp_path / 'data')], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert '| 1.0 | 3.50M | 3.40M |' in out  # the complexity table beside paper Table 4
+    det = float(re.search(r'det: bbox mAP@0\.5 = ([0-9.]+)', out).group(1))
+    seg = float(re.search(r'seg: mIoU = ([0-9.]+)', out).group(1))
+    assert det >= 0.5 and seg >= 50
+    for task in ('det', 'seg'):
+        assert osp.exists(osp.join(tmp_path, 'work', task, 'last_checkpoint'))
