@@ -32,14 +32,14 @@ train_dataloader = dict(
         type='RepeatDataset',
         times=5,
         dataset=dict(
-            type={{_base_.dataset_type}},
+            type='mmmnv2.StrictCocoDataset',  # refuses annotation files whose categories do not match
             data_root={{_base_.data_root}},
             ann_file='annotations/instances_train2017.json',
             data_prefix=dict(img='train2017/'),
             filter_cfg=dict(filter_empty_gt=True, min_size=32),
             pipeline=train_pipeline,
             backend_args=backend_args)))
-val_dataloader = dict(batch_size=8, dataset=dict(pipeline=test_pipeline))
+val_dataloader = dict(batch_size=8, dataset=dict(type='mmmnv2.StrictCocoDataset', pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
 # Schedule: MMDetection's SSDLite recipe (SGD, cosine, 120 epochs x 5 repeats), which is known to reach ~21 AP in

@@ -161,3 +161,11 @@ def test_malicious_checkpoint_is_refused(toy_data, tmp_path):
         assert result.returncode != 0
         assert 'Refused to load a checkpoint' in result.stderr
         assert not marker.exists()
+
+
+def test_num_classes_mismatch_fails_before_training(toy_data, tmp_path):
+    result = run_tool('tools/train.py', CONFIG, '--work-dir', str(tmp_path), '--cfg-options', *data_options(toy_data),
+                      'model.bbox_head.num_classes=4', check=False)
+    assert result.returncode != 0
+    assert 'num_classes' in result.stderr and '4' in result.stderr
+    assert not glob.glob(str(tmp_path / '*.pth'))
