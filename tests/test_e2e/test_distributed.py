@@ -1,8 +1,8 @@
 """Two training processes on CPU (torchrun, gloo) through tools/dist_train.sh and tools/dist_test.sh.
 
-Two processes x 300 iterations x 8 images see the same number of images as the single-process toy schedule
-(600 x 8), so the accuracy must land within noise of the single-process run's (val mAP@0.5 0.79 at 600 iterations;
-threshold 0.5 as in the single-process test).
+Two processes x 4 images make the same batch of 8, so with the toy config's 600 iterations the run sees the same
+data in the same number of updates as a single process; its accuracy must land within noise of the single-process
+runs (val mAP@0.5 0.72-0.79 measured over several runs of tests/test_e2e/test_detection_end_to_end.py).
 """
 import os
 import os.path as osp
@@ -16,6 +16,8 @@ from mmmnv2.datasets import generate_detection
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = 'configs/ssdlite/ssdlite_mobilenetv2_1xb8-600i_toyshapes-192x192.py'
+SINGLE_PROCESS_MAP50 = 0.75  # middle of the measured single-process range
+NOISE = 0.15  # run-to-run spread of a 32-image val set
 
 
 @pytest.mark.slow
@@ -26,9 +28,7 @@ def test_two_process_training_and_evaluation(tmp_path):
                                                                     'test_dataloader')]
     options += [f'{evaluator}.ann_file={data}annotations/instances_val.json' for evaluator in ('val_evaluator',
                                                                                                 'test_evaluator')]
-    # Half the iterations per process; the schedule (cosine over max_iters) is shortened with it.
-    options += ['train_cfg.max_iters=300', 'train_cfg.val_interval=300', 'param_scheduler.1.T_max=300',
-                'param_scheduler.1.end=300', 'default_hooks.checkpoint.interval=300']
+    options += ['train_dataloader.batch_size=4', 'train_cfg.val_interval=600']
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHON=sys.executable, PORT='29517')
     work_dir = str(tmp_path / 'work')
     train = subprocess.run(['bash', 'tools/dist_train.sh', CONFIG, '2', '--work-dir', work_dir, '--cfg-options',
@@ -37,11 +37,12 @@ def test_two_process_training_and_evaluation(tmp_path):
     log = train.stdout + train.stderr
     assert 'Distributed launcher: pytorch' in log or 'world_size: 2' in log or 'World size: 2' in log, log[-3000:]
     maps = [float(v) for v in re.findall(r'coco/bbox_mAP_50: ([0-9.]+)', log)]
-    assert maps and maps[-1] >= 0.5, maps
+    assert maps and maps[-1] >= 0.5 and abs(maps[-1] - SINGLE_PROCESS_MAP50) <= NOISE, maps
 
-    test = subprocess.run(['bash', 'tools/dist_test.sh', CONFIG, osp.join(work_dir, 'iter_300.pth'), '2',
+    test = subprocess.run(['bash', 'tools/dist_test.sh', CONFIG, osp.join(work_dir, 'iter_600.pth'), '2',
                            '--work-dir', work_dir, '--cfg-options', *options], cwd=REPO, env=env,
                           capture_output=True, text=True)
     assert test.returncode == 0, test.stdout[-3000:] + test.stderr[-3000:]
     tested = [float(v) for v in re.findall(r'coco/bbox_mAP_50: ([0-9.]+)', test.stdout + test.stderr)]
-    assert tested and tested[-1] == pytest.approx(maps[-1], abs=1e-3)
+    # Evaluation order differs between ranks' runs; COCO AP agrees to rounding.
+    assert tested and tested[-1] == pytest.approx(maps[-1], abs=5e-3)
