@@ -48,6 +48,30 @@ def latest_metrics(work_dir: str) -> Dict[str, float]:
         return json.load(f)
 
 
+def plot_curves(work_dir: str, metric: str) -> str:
+    """Loss and validation-metric curves of the training run in ``work_dir``, saved as ``curves.png``."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    paths = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
+    with open(paths[0]) as f:  # the first run is the training run; later ones are tests
+        records = [json.loads(line) for line in f]
+    train = [r for r in records if 'loss' in r]
+    val = [r for r in records if metric in r]
+    val_iters = [train[-1]['iter'] * (i + 1) // len(val) for i in range(len(val))]  # validation is periodic
+    figure, (loss_axis, metric_axis) = plt.subplots(1, 2, figsize=(10, 4))
+    loss_axis.plot([r['iter'] for r in train], [r['loss'] for r in train])
+    loss_axis.set(xlabel='iteration', ylabel='training loss', title='loss')
+    metric_axis.plot(val_iters, [r[metric] for r in val], marker='o')
+    metric_axis.set(xlabel='iteration', ylabel=metric, title='validation')
+    figure.tight_layout()
+    path = osp.join(work_dir, 'curves.png')
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--work-dir', default='work_dirs/toy')
@@ -75,6 +99,7 @@ def main() -> None:
         run(['tools/test.py', config, checkpoint, '--work-dir', work_dir, '--show-dir', 'predictions'],
             osp.join(work_dir, 'test_output.log'))
         metrics = latest_metrics(work_dir)
+        print(f'[{task}] curves: {plot_curves(work_dir, key)}', flush=True)
         summary.append((task, name, metrics[key], time.time() - start, work_dir))
 
     print('\nSummary')
