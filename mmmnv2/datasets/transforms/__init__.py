@@ -1,0 +1,3 @@
+from .check_seg_map import CheckSegMap
+
+__all__ = ['CheckSegMap']
