@@ -250,3 +250,17 @@ def test_network_is_built_only_as_deep_as_requested():
     assert len(model.layer6) == 1
     out, = model(torch.randn(1, 3, 64, 64))
     assert out.shape == (1, 576, 4, 4)
+
+
+def test_zero_init_residual_makes_residual_blocks_start_as_identity():
+    model = MobileNetV2(zero_init_residual=True, out_endpoints=('layer_7',))
+    model.init_weights()
+    residual = [b for b in model.modules() if getattr(b, 'use_res_connect', False)]
+    assert len(residual) == 3  # layer_4, layer_6, layer_7 (the repeats of stages 2 and 3)
+    model.eval()
+    x = torch.randn(1, 24, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(model.layer2[1](x), x)
+    plain = MobileNetV2(out_endpoints=('layer_7',))
+    plain.init_weights()
+    assert all(b.conv[-1].bn.weight.abs().sum() > 0 for b in plain.modules() if getattr(b, 'use_res_connect', False))

@@ -129,6 +129,8 @@ class MobileNetV2(BaseModule):
         output_stride: 8, 16 or 32: the stride of the last layer, with dilated depthwise convs after it.
         frozen_stages: Freeze ``conv1`` (0) and ``layer1`` .. ``layer{frozen_stages}``; -1 freezes nothing.
         norm_eval: Keep BN layers in eval mode (frozen statistics) while training.
+        zero_init_residual: Start every residual block as the identity (zero scale in the BN after its linear
+            projection), as for ResNets trained from scratch; not applied when ``init_cfg`` loads pretrained weights.
         with_cp: Gradient checkpointing in the inverted residual blocks.
         conv_cfg, norm_cfg, act_cfg: mmcv layer configs (default: Conv2d, BN, ReLU6).
         init_cfg: MMEngine initialisation config; use ``dict(type='Pretrained', checkpoint=..., prefix='backbone.')``
@@ -141,6 +143,7 @@ class MobileNetV2(BaseModule):
                  output_stride: int = 32,
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
+                 zero_init_residual: bool = False,
                  with_cp: bool = False,
                  conv_cfg: Optional[dict] = None,
                  norm_cfg: Optional[dict] = None,
@@ -168,6 +171,7 @@ class MobileNetV2(BaseModule):
                              f'got {frozen_stages!r}')
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
+        self.zero_init_residual = zero_init_residual
         self.with_cp = with_cp
 
         norm_cfg = norm_cfg if norm_cfg is not None else dict(type='BN', requires_grad=True)
@@ -242,6 +246,14 @@ class MobileNetV2(BaseModule):
             if spec.name in wanted:
                 found[spec.name] = x
         return tuple(found[name] for name in self.out_endpoints)
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        pretrained = isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained'
+        if self.zero_init_residual and not pretrained:
+            for module in self.modules():
+                if isinstance(module, InvertedResidual) and module.use_res_connect:
+                    nn.init.zeros_(module.conv[-1].bn.weight)
 
     def _frozen_modules(self) -> List[nn.Module]:
         if self.frozen_stages < 0:
