@@ -41,7 +41,7 @@ def mmcls_checkpoint(tmp_path_factory):
 
 
 def _pretrained_backbone(checkpoint, **kwargs):
-    model = MODELS.build(dict(type='MobileNetV2', init_cfg=dict(type='Pretrained', checkpoint=checkpoint,
+    model = MODELS.build(dict(type='mmmnv2.MobileNetV2', init_cfg=dict(type='Pretrained', checkpoint=checkpoint,
                                                                  prefix=PREFIX), **kwargs))
     model.init_weights()
     return model
