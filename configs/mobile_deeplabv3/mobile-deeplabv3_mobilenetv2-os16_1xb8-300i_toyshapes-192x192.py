@@ -20,7 +20,7 @@ batch_size = 8
 
 model = dict(
     data_preprocessor=dict(size=input_size),
-    backbone=dict(norm_cfg=norm_cfg, init_cfg=None, zero_init_residual=True),  # +7-10 mIoU at 300 iterations
+    backbone=dict(norm_cfg=norm_cfg, init_cfg=None, zero_init_residual=True),  # +7 mIoU at 300 iterations (2 seeds)
     decode_head=dict(
         num_classes=num_classes,
         norm_cfg=norm_cfg,
