@@ -10,6 +10,9 @@ predicted label maps as PNG files into the directory (as MMSegmentation does). `
 predictions, drawn by the host's visualizer (detection: under ``<work_dir>/<timestamp>/<show_dir>``, as
 MMDetection does; segmentation: in ``<show_dir>``, as MMSegmentation does). ``--tta``: test-time
 augmentation from the config's ``tta_model`` and ``tta_pipeline``.
+
+CHECKPOINT may also be an ONNX file written by ``tools/deployment/pytorch2onnx.py``: the network then runs in
+onnxruntime, with the config's pre-processing, post-processing and evaluators (``--num-threads``: its threads).
 """
 import argparse
 import os
@@ -24,13 +27,14 @@ from mmmnv2.utils import refuse_unsafe_checkpoint, setup_cpu_distributed, setup_
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test a model (MMDetection or MMSegmentation config)')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file (.pth), or an exported .onnx file')
     parser.add_argument('--work-dir', help='the directory to save the metrics file')
     parser.add_argument('--out', help='detection: a .pkl file for the predictions; segmentation: a directory '
                                       'for the predicted label maps')
     parser.add_argument('--show-dir', help='directory for pictures of the predictions (detection: relative to the '
                                            'timestamped run folder in the work dir, as MMDetection)')
     parser.add_argument('--tta', action='store_true', help='test-time augmentation (tta_model, tta_pipeline)')
+    parser.add_argument('--num-threads', type=int, help='onnxruntime threads for an .onnx CHECKPOINT')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of the config (key=value)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
@@ -54,7 +58,14 @@ def main() -> None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
-    cfg.load_from = args.checkpoint
+    if args.checkpoint.endswith('.onnx'):
+        from mmmnv2.deployment import onnx_model_cfg
+        if args.tta:
+            raise ValueError('--tta runs the PyTorch model; it cannot run an .onnx file')
+        cfg.model = onnx_model_cfg(cfg, args.checkpoint, args.num_threads)
+        cfg.load_from = None
+    else:
+        cfg.load_from = args.checkpoint
 
     if args.show_dir:
         visualization = cfg.default_hooks.get('visualization')

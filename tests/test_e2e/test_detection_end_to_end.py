@@ -5,95 +5,46 @@ scores ~0). ``tools/test.py`` on the saved checkpoint must reproduce the final v
 ``tools/test.py`` and ``DetInferencer`` must run our config, and ``--resume`` must continue an interrupted run.
 """
 import glob
-import json
 import os
 import os.path as osp
 import pickle
 import re
-import subprocess
-import sys
 
 import pytest
 import torch
+from toy_runs import DET_CONFIG as CONFIG
+from toy_runs import det_data_options as data_options
+from toy_runs import reported, run_tool, scalars
 
-from mmmnv2.datasets import generate_detection
-
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = osp.join(REPO, 'configs/ssdlite/ssdlite_mobilenetv2_1xb8-600i_toyshapes-192x192.py')
 LEARNED_MAP50 = 0.5  # threshold the toy model must reach; an untrained one scores ~0
 UNTRAINED_MAP50 = 0.05
-
-
-def data_options(root: str):
-    root = root.rstrip('/') + '/'
-    return [f'{loader}.dataset.data_root={root}' for loader in ('train_dataloader', 'val_dataloader',
-                                                                 'test_dataloader')] + [
-        f'{evaluator}.ann_file={root}annotations/instances_val.json' for evaluator in ('val_evaluator',
-                                                                                        'test_evaluator')]
-
-
-def run_tool(*args, check: bool = True) -> subprocess.CompletedProcess:
-    # One intra-op thread: the test runner itself holds threads, and oversubscribed OpenMP spins instead of working.
-    env = dict(os.environ, OMP_NUM_THREADS='1')
-    result = subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f'{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}')
-    return result
-
-
-def scalars(work_dir: str):
-    """(train records, validation records) MMEngine wrote to ``vis_data/scalars.json``, in the order written."""
-    paths = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
-    assert len(paths) == 1, paths
-    with open(paths[0]) as f:
-        records = [json.loads(line) for line in f]
-    return [r for r in records if 'loss' in r], [r for r in records if 'coco/bbox_mAP_50' in r]
+METRIC = 'coco/bbox_mAP_50'
 
 
 def final_map50(work_dir: str) -> float:
-    return scalars(work_dir)[1][-1]['coco/bbox_mAP_50']
+    return scalars(work_dir, METRIC)[1][-1][METRIC]
 
 
-def reported_map50(output: str) -> float:
-    match = re.findall(r'coco/bbox_mAP_50: ([0-9.]+)', output)
-    assert match, output[-3000:]
-    return float(match[-1])
-
-
-@pytest.fixture(scope='module')
-def toy_data(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp('toyshapes_det'))
-    generate_detection(root)
-    return root
-
-
-@pytest.fixture(scope='module')
-def trained(toy_data, tmp_path_factory):
-    work_dir = str(tmp_path_factory.mktemp('ssdlite_work'))
-    run_tool('tools/train.py', CONFIG, '--work-dir', work_dir, '--cfg-options', *data_options(toy_data))
-    return work_dir
-
-
-def test_toy_detector_learns(trained):
-    train, val = scalars(trained)
+def test_toy_detector_learns(trained_detector):
+    train, val = scalars(trained_detector, METRIC)
     assert train[-1]['iter'] == 600
     assert len(val) == 3  # every 200 iterations
     assert val[-1]['coco/bbox_mAP_50'] >= LEARNED_MAP50, val
 
 
-def test_test_tool_reproduces_final_validation(trained, toy_data, tmp_path):
-    final = final_map50(trained)
+def test_test_tool_reproduces_final_validation(trained_detector, det_toy_data, tmp_path):
+    final = final_map50(trained_detector)
     out = str(tmp_path / 'predictions.pkl')
-    result = run_tool('tools/test.py', CONFIG, osp.join(trained, 'iter_600.pth'), '--work-dir', str(tmp_path),
-                      '--out', out, '--show-dir', 'pictures', '--cfg-options', *data_options(toy_data))
-    assert reported_map50(result.stdout + result.stderr) == pytest.approx(final, abs=1e-3)
+    result = run_tool('tools/test.py', CONFIG, osp.join(trained_detector, 'iter_600.pth'), '--work-dir', str(tmp_path),
+                      '--out', out, '--show-dir', 'pictures', '--cfg-options', *data_options(det_toy_data))
+    assert reported(METRIC, result.stdout + result.stderr) == pytest.approx(final, abs=1e-3)
     with open(out, 'rb') as f:
         predictions = pickle.load(f)
     assert len(predictions) == 32 and 'pred_instances' in predictions[0]
     assert len(glob.glob(str(tmp_path / '*' / 'pictures' / '*.jpg'))) == 32
 
 
-def test_untrained_detector_scores_near_zero(toy_data, tmp_path):
+def test_untrained_detector_scores_near_zero(det_toy_data, tmp_path):
     from mmdet.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
@@ -103,22 +54,22 @@ def test_untrained_detector_scores_near_zero(toy_data, tmp_path):
     checkpoint = str(tmp_path / 'untrained.pth')
     torch.save({'state_dict': model.state_dict()}, checkpoint)
     result = run_tool('tools/test.py', CONFIG, checkpoint, '--work-dir', str(tmp_path),
-                      '--cfg-options', *data_options(toy_data))
-    assert reported_map50(result.stdout + result.stderr) < UNTRAINED_MAP50
+                      '--cfg-options', *data_options(det_toy_data))
+    assert reported(METRIC, result.stdout + result.stderr) < UNTRAINED_MAP50
 
 
-def test_mmdetection_test_tool_and_inferencer_run_our_config(trained, toy_data, tmp_path):
+def test_mmdetection_test_tool_and_inferencer_run_our_config(trained_detector, det_toy_data, tmp_path):
     import mmdet
     host_test = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools', 'test.py')
-    final = final_map50(trained)
-    result = run_tool(host_test, CONFIG, osp.join(trained, 'iter_600.pth'), '--work-dir', str(tmp_path),
-                      '--cfg-options', *data_options(toy_data))
-    assert reported_map50(result.stdout + result.stderr) == pytest.approx(final, abs=1e-3)
+    final = final_map50(trained_detector)
+    result = run_tool(host_test, CONFIG, osp.join(trained_detector, 'iter_600.pth'), '--work-dir', str(tmp_path),
+                      '--cfg-options', *data_options(det_toy_data))
+    assert reported(METRIC, result.stdout + result.stderr) == pytest.approx(final, abs=1e-3)
 
     from mmdet.apis import DetInferencer
-    inferencer = DetInferencer(model=CONFIG, weights=osp.join(trained, 'iter_600.pth'), device='cpu',
+    inferencer = DetInferencer(model=CONFIG, weights=osp.join(trained_detector, 'iter_600.pth'), device='cpu',
                                show_progress=False)
-    image = sorted(glob.glob(osp.join(toy_data, 'val', '*.jpg')))[0]
+    image = sorted(glob.glob(osp.join(det_toy_data, 'val', '*.jpg')))[0]
     output = inferencer(image, out_dir=str(tmp_path / 'inferencer'), no_save_pred=False)
     prediction = output['predictions'][0]
     assert prediction['labels'] and max(prediction['scores']) > 0.5
@@ -126,9 +77,9 @@ def test_mmdetection_test_tool_and_inferencer_run_our_config(trained, toy_data, 
     assert glob.glob(str(tmp_path / 'inferencer' / 'preds' / '*.json'))
 
 
-def test_interrupted_training_resumes_from_last_checkpoint(toy_data, tmp_path):
+def test_interrupted_training_resumes_from_last_checkpoint(det_toy_data, tmp_path):
     work_dir = str(tmp_path / 'work')
-    common = ['--work-dir', work_dir, '--cfg-options', *data_options(toy_data), 'train_cfg.val_interval=1000',
+    common = ['--work-dir', work_dir, '--cfg-options', *data_options(det_toy_data), 'train_cfg.val_interval=1000',
               'default_hooks.checkpoint.interval=10', 'default_hooks.checkpoint.save_best=None',
               'default_hooks.logger.interval=5']
     # "Interrupted" at iteration 10: the first run stops there, as a killed job leaves its last checkpoint.
@@ -145,7 +96,7 @@ def test_interrupted_training_resumes_from_last_checkpoint(toy_data, tmp_path):
     assert [s['last_step'] for s in resumed['param_schedulers']] == [20, 20]
 
 
-def test_malicious_checkpoint_is_refused(toy_data, tmp_path):
+def test_malicious_checkpoint_is_refused(det_toy_data, tmp_path):
     marker = tmp_path / 'pwned'
 
     class Payload:
@@ -156,16 +107,16 @@ def test_malicious_checkpoint_is_refused(toy_data, tmp_path):
     torch.save({'state_dict': {}, 'meta': Payload()}, checkpoint)
     for tool_args in (['tools/train.py', CONFIG, '--resume', str(checkpoint)],
                       ['tools/test.py', CONFIG, str(checkpoint)]):
-        result = run_tool(*tool_args, '--work-dir', str(tmp_path / 'work'), '--cfg-options', *data_options(toy_data),
-                          check=False)
+        result = run_tool(*tool_args, '--work-dir', str(tmp_path / 'work'), '--cfg-options',
+                          *data_options(det_toy_data), check=False)
         assert result.returncode != 0
         assert 'Refused to load a checkpoint' in result.stderr
         assert not marker.exists()
 
 
-def test_num_classes_mismatch_fails_before_training(toy_data, tmp_path):
-    result = run_tool('tools/train.py', CONFIG, '--work-dir', str(tmp_path), '--cfg-options', *data_options(toy_data),
-                      'model.bbox_head.num_classes=4', check=False)
+def test_num_classes_mismatch_fails_before_training(det_toy_data, tmp_path):
+    result = run_tool('tools/train.py', CONFIG, '--work-dir', str(tmp_path), '--cfg-options',
+                      *data_options(det_toy_data), 'model.bbox_head.num_classes=4', check=False)
     assert result.returncode != 0
     assert 'num_classes' in result.stderr and '4' in result.stderr
     assert not glob.glob(str(tmp_path / '*.pth'))

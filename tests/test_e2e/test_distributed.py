@@ -11,11 +11,11 @@ import subprocess
 import sys
 
 import pytest
+from toy_runs import DET_CONFIG as CONFIG
+from toy_runs import REPO, det_data_options
 
 from mmmnv2.datasets import generate_detection
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = 'configs/ssdlite/ssdlite_mobilenetv2_1xb8-600i_toyshapes-192x192.py'
 SINGLE_PROCESS_MAP50 = 0.75  # middle of the measured single-process range
 NOISE = 0.15  # run-to-run spread of a 32-image val set
 
@@ -24,11 +24,7 @@ NOISE = 0.15  # run-to-run spread of a 32-image val set
 def test_two_process_training_and_evaluation(tmp_path):
     data = str(tmp_path / 'data') + '/'
     generate_detection(data)
-    options = [f'{loader}.dataset.data_root={data}' for loader in ('train_dataloader', 'val_dataloader',
-                                                                    'test_dataloader')]
-    options += [f'{evaluator}.ann_file={data}annotations/instances_val.json' for evaluator in ('val_evaluator',
-                                                                                                'test_evaluator')]
-    options += ['train_dataloader.batch_size=4', 'train_cfg.val_interval=600']
+    options = det_data_options(data) + ['train_dataloader.batch_size=4', 'train_cfg.val_interval=600']
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHON=sys.executable, PORT='29517')
     work_dir = str(tmp_path / 'work')
     train = subprocess.run(['bash', 'tools/dist_train.sh', CONFIG, '2', '--work-dir', work_dir, '--cfg-options',

@@ -1,0 +1,171 @@
+"""Export a detector or segmentor of an mmmnv2 config to ONNX.
+
+The graph is the network only, batch norm folded into the convolutions: images in, the same tensors as the model's
+``mode='tensor'`` out (detection: per-level class scores and box deltas; segmentation: the decode head's logits).
+Anchor decoding + NMS (detection) and resizing to the image + argmax (segmentation) run after the graph, in the
+host's own code, in the runners (``ONNXRuntimeDetector`` / ``ONNXRuntimeSegmentor``), so an exported model's results
+are computed exactly as the PyTorch evaluation computes them.
+"""
+import copy
+import json
+import re
+from typing import Dict, Optional, Tuple, Union
+
+import torch
+from mmcv.cnn import fuse_conv_bn
+from mmengine.config import Config
+from mmengine.model import revert_sync_batchnorm
+from mmengine.registry import init_default_scope
+from torch import nn
+
+from ..utils import refuse_unsafe_checkpoint, setup_host
+from .utils import (
+    INPUT_NAME,
+    META_DATASET_META,
+    META_HOST,
+    SEG_OUTPUT_NAME,
+    config_dataset_meta,
+    config_input_size,
+    detection_output_names,
+    import_deploy_dependency,
+)
+
+
+class UnsupportedOperatorError(RuntimeError):
+    """The model uses an operator that ONNX cannot express."""
+
+
+class DetectorNetwork(nn.Module):
+    """Images -> (class scores per level..., box deltas per level...): the detector's ``mode='tensor'``, flat."""
+
+    def __init__(self, detector: nn.Module) -> None:
+        super().__init__()
+        self.detector = detector
+
+    def forward(self, inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        cls_scores, bbox_preds = self.detector(inputs, mode='tensor')
+        return (*cls_scores, *bbox_preds)
+
+
+class SegmentorNetwork(nn.Module):
+    """Images -> decode-head logits (at the head's resolution): the segmentor's ``mode='tensor'``."""
+
+    def __init__(self, segmentor: nn.Module) -> None:
+        super().__init__()
+        self.segmentor = segmentor
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.segmentor(inputs, mode='tensor')
+
+
+def build_model(cfg: Config, checkpoint: Optional[str]) -> Tuple[nn.Module, Dict]:
+    """The config's model in eval mode with the checkpoint's weights (random ones if None), and the dataset meta.
+
+    A checkpoint that does not fit the model is refused with the missing, unexpected and mis-shaped keys listed.
+    """
+    host = setup_host(cfg)
+    init_default_scope(host)
+    from mmengine.registry import MODELS
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.get('backbone', {}).pop('init_cfg', None)  # weights come from the checkpoint; nothing to download
+    model = MODELS.build(model_cfg)
+    dataset_meta = config_dataset_meta(cfg)
+    if checkpoint is None:
+        model.init_weights()
+    else:
+        with refuse_unsafe_checkpoint():
+            loaded = torch.load(checkpoint, map_location='cpu', weights_only=True)
+        state = loaded.get('state_dict', loaded)
+        state = {re.sub(r'^module\.', '', key): value for key, value in state.items()}
+        check_state_dict(model, state, checkpoint)
+        model.load_state_dict(state)
+        dataset_meta = loaded.get('meta', {}).get('dataset_meta', None) or dataset_meta
+    return revert_sync_batchnorm(model).eval(), dataset_meta
+
+
+def check_state_dict(model: nn.Module, state: Dict[str, torch.Tensor], checkpoint: str) -> None:
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    mis_shaped = sorted(f'{key}: checkpoint {tuple(state[key].shape)}, model {tuple(expected[key].shape)}'
+                        for key in set(state) & set(expected) if state[key].shape != expected[key].shape)
+    if missing or unexpected or mis_shaped:
+        def listing(title, keys):
+            return f'\n  {title} ({len(keys)}): ' + ', '.join(keys[:20]) + (' ...' if len(keys) > 20 else '')
+
+        raise ValueError(f'checkpoint {checkpoint} does not match the config\'s model:'
+                         + (listing('missing keys', missing) if missing else '')
+                         + (listing('unexpected keys', unexpected) if unexpected else '')
+                         + (listing('shape mismatches', mis_shaped) if mis_shaped else ''))
+
+
+def export_onnx(config: Union[str, Config], checkpoint: Optional[str], out_file: str,
+                input_size: Optional[Tuple[int, int]] = None, dynamic_batch: bool = False) -> str:
+    """Export the config's model with the checkpoint's weights to ``out_file``; returns ``out_file``.
+
+    ``input_size``: (height, width), by default the config's test size (``config_input_size``). ``dynamic_batch``:
+    the batch dimension is left free (otherwise 1). ``checkpoint=None`` exports random weights (benchmarks).
+    """
+    onnx = import_deploy_dependency('onnx')
+    import_deploy_dependency('onnxscript')  # torch's ONNX exporter translates through it
+    cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
+    host = setup_host(cfg)
+    height, width = input_size or config_input_size(cfg)
+    model, dataset_meta = build_model(cfg, checkpoint)
+    model = fuse_conv_bn(model)  # folds every BatchNorm that follows a convolution into its weights
+    network = DetectorNetwork(model) if host == 'mmdet' else SegmentorNetwork(model)
+    network.eval()
+
+    # An example batch of 2 keeps torch.export from specialising a dynamic batch dimension to 1.
+    example = torch.zeros(2 if dynamic_batch else 1, 3, height, width)
+    with torch.no_grad():
+        outputs = network(example)
+    if host == 'mmdet':
+        output_names = detection_output_names(len(outputs) // 2)
+    else:
+        output_names = (SEG_OUTPUT_NAME,)
+    dynamic_shapes = ({0: torch.export.Dim('batch', min=1, max=1024)},) if dynamic_batch else None
+    with torch.no_grad():
+        program = torch.export.export(network, (example,), dynamic_shapes=dynamic_shapes, strict=False)
+        try:
+            exported = torch.onnx.export(program, (example,), input_names=[INPUT_NAME],
+                                         output_names=list(output_names), dynamo=True, verbose=False)
+        except Exception as error:  # the exporter raises its own error types; name the operator and module
+            raise UnsupportedOperatorError(describe_export_failure(error, program)) from error
+    model_proto = exported.model_proto
+    if dynamic_batch:  # name the exporter's symbol for the batch dimension plainly
+        symbol = model_proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param
+        for value in (*model_proto.graph.input, *model_proto.graph.output, *model_proto.graph.value_info):
+            for dim in value.type.tensor_type.shape.dim:
+                if dim.dim_param == symbol:
+                    dim.dim_param = 'batch'
+    del model_proto.metadata_props[:]
+    for key, value in ((META_HOST, host), (META_DATASET_META, json.dumps(dataset_meta, default=list))):
+        entry = model_proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    left = sorted({node.op_type for node in model_proto.graph.node} & {'BatchNormalization'})
+    if left:
+        raise RuntimeError(f'batch norm was not folded: {left} left in the graph')
+    onnx.checker.check_model(model_proto)
+    onnx.save(model_proto, out_file)
+    return out_file
+
+
+def describe_export_failure(error: Exception, program: 'torch.export.ExportedProgram') -> str:
+    """'operator X in module Y (Class)': the operator the ONNX translation failed on, found in the exported graph."""
+    message = str(error)
+    found = re.search(r"OpOverload\(op='([\w.]+)', overload='(\w+)'\)", message)
+    if found is None:
+        return f'ONNX export failed: {message.strip().splitlines()[-1] if message.strip() else type(error)}'
+    operator = f'{found.group(1)}.{found.group(2)}'
+    for graph_program in (program, program.run_decompositions()):
+        for node in graph_program.graph.nodes:
+            if node.op == 'call_function' and str(node.target) == operator:
+                stack = node.meta.get('nn_module_stack') or {}
+                if stack:
+                    path, module_type = list(stack.values())[-1]
+                    path = re.sub(r'^(detector|segmentor)\.', '', str(path))
+                    name = getattr(module_type, '__name__', str(module_type).split('.')[-1].strip("'>"))
+                    return (f'ONNX export failed: operator {operator} in module {path} ({name}) has no ONNX '
+                            f'equivalent in the exporter; replace the operator or the module')
+    return f'ONNX export failed: operator {operator} has no ONNX equivalent in the exporter'

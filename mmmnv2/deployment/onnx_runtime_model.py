@@ -1,0 +1,80 @@
+"""The part both ONNX runners share: an onnxruntime session behind an MMEngine model."""
+import json
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from mmengine.model import BaseModel
+from mmengine.registry import MODELS
+
+from .utils import INPUT_NAME, META_DATASET_META, META_HOST, import_deploy_dependency
+
+ForwardResults = Union[List, Tuple[torch.Tensor, ...], torch.Tensor]
+
+
+class ONNXRuntimeModel(BaseModel):
+    """Pre-processing of the config, the exported network in onnxruntime, post-processing of the host model.
+
+    Args:
+        onnx_file: the file ``export_onnx`` wrote.
+        model: the config's ``model`` dict. It is built (without weights) for its post-processing only.
+        input_size: (height, width) the config feeds the network; an ONNX file made for another size is refused.
+        host: 'mmdet' or 'mmseg'; an ONNX file exported from the other host is refused.
+        num_threads: onnxruntime intra-op threads (None: onnxruntime's default, one per core).
+    """
+
+    def __init__(self, onnx_file: str, model: dict, input_size: Sequence[int], host: str,
+                 num_threads: Optional[int] = None) -> None:
+        super().__init__(data_preprocessor=model.get('data_preprocessor', None))
+        onnxruntime = import_deploy_dependency('onnxruntime')
+        if not osp.isfile(onnx_file):
+            raise FileNotFoundError(f'ONNX file not found: {onnx_file}')
+        if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
+            raise ValueError(f'num_threads must be a positive integer or None, got {num_threads!r}')
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = num_threads or 0
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.onnx_file = onnx_file
+        self.session = onnxruntime.InferenceSession(onnx_file, options, providers=['CPUExecutionProvider'])
+        metadata = self.session.get_modelmeta().custom_metadata_map
+        if metadata.get(META_HOST, host) != host:
+            raise ValueError(f'{onnx_file} was exported from a {metadata[META_HOST]} model, but the config is {host}')
+        self.file_dataset_meta: Dict = json.loads(metadata.get(META_DATASET_META, '{}'))
+        shape = self.session.get_inputs()[0].shape  # [batch, 3, height, width]; batch is a name when dynamic
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        if tuple(shape[2:]) != self.input_size:
+            raise ValueError(f'{onnx_file} takes {shape[2]}x{shape[3]} inputs, but the config feeds '
+                             f'{self.input_size[0]}x{self.input_size[1]}; export it for this config\'s size')
+        self.batch_size = shape[0] if isinstance(shape[0], int) else None  # None: any batch size
+        self.output_names = [output.name for output in self.session.get_outputs()]
+        # The host model, without weights: its heads hold the post-processing (anchors, coder, NMS, resizing).
+        self.host_model = MODELS.build(model)
+
+    def init_weights(self) -> None:
+        """Nothing to initialise: the weights are in the ONNX file."""
+
+    def forward_network(self, inputs: np.ndarray) -> List[np.ndarray]:
+        """Run the ONNX graph on a float32 NCHW batch; one array per graph output (in ``output_names`` order)."""
+        if tuple(inputs.shape[2:]) != self.input_size:
+            raise ValueError(f'inputs of {inputs.shape[2]}x{inputs.shape[3]} reach the network, but '
+                             f'{self.onnx_file} takes {self.input_size[0]}x{self.input_size[1]}')
+        inputs = np.ascontiguousarray(inputs, dtype=np.float32)
+        if self.batch_size is None or len(inputs) == self.batch_size:
+            return self.session.run(self.output_names, {INPUT_NAME: inputs})
+        runs = [self.session.run(self.output_names, {INPUT_NAME: inputs[i:i + 1]}) for i in range(len(inputs))]
+        return [np.concatenate(outputs) for outputs in zip(*runs)]
+
+    def forward(self, inputs: torch.Tensor, data_samples: Optional[list] = None,
+                mode: str = 'predict') -> ForwardResults:
+        if mode == 'tensor':
+            return self.network_outputs(inputs)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        raise ValueError(f'an ONNX model only runs inference (mode "predict" or "tensor"), got mode {mode!r}')
+
+    def network_outputs(self, inputs: torch.Tensor) -> ForwardResults:
+        raise NotImplementedError
+
+    def predict(self, inputs: torch.Tensor, data_samples: Optional[list]) -> list:
+        raise NotImplementedError

@@ -1,0 +1,31 @@
+"""Build an ONNX runner from a config: ``init_onnx_model``, or ``onnx_model_cfg`` to swap a config's model."""
+import copy
+from typing import Optional, Union
+
+from mmengine.config import Config, ConfigDict
+from mmengine.model import BaseModel
+from mmengine.registry import init_default_scope
+
+from ..utils import setup_host
+from .utils import config_dataset_meta, config_input_size
+
+RUNNERS = {'mmdet': 'mmmnv2.ONNXRuntimeDetector', 'mmseg': 'mmmnv2.ONNXRuntimeSegmentor'}
+
+
+def onnx_model_cfg(cfg: Config, onnx_file: str, num_threads: Optional[int] = None) -> ConfigDict:
+    """A ``model`` config that runs ``onnx_file`` in place of the config's model (same pre- and post-processing)."""
+    model = copy.deepcopy(cfg.model)
+    model.get('backbone', {}).pop('init_cfg', None)
+    return ConfigDict(type=RUNNERS[setup_host(cfg)], onnx_file=onnx_file, model=model,
+                      input_size=config_input_size(cfg), num_threads=num_threads)
+
+
+def init_onnx_model(config: Union[str, Config], onnx_file: str, num_threads: Optional[int] = None) -> BaseModel:
+    """The runner for ``onnx_file`` with the config's processing, with ``.cfg`` and ``.dataset_meta`` set."""
+    cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
+    init_default_scope(setup_host(cfg))
+    from mmengine.registry import MODELS
+    model = MODELS.build(onnx_model_cfg(cfg, onnx_file, num_threads))
+    model.cfg = cfg
+    model.dataset_meta = model.file_dataset_meta or config_dataset_meta(cfg)
+    return model.eval()

@@ -1,0 +1,53 @@
+"""Session fixtures: the toy data sets and the toy models trained once through ``tools/train.py``.
+
+Several test files check what a trained model does (the tools, the ONNX path, the inference entry point); they share
+one training run per task instead of training again.
+"""
+import os.path as osp
+
+import pytest
+from toy_runs import DET_CONFIG, SEG_CONFIG, SEG_INTERRUPTED_AT, det_data_options, run_tool, seg_data_options
+
+from mmmnv2.datasets import generate_detection, generate_segmentation
+
+
+@pytest.fixture(scope='session')
+def det_toy_data(tmp_path_factory) -> str:
+    root = str(tmp_path_factory.mktemp('toyshapes_det'))
+    generate_detection(root)
+    return root
+
+
+@pytest.fixture(scope='session')
+def seg_toy_data(tmp_path_factory) -> str:
+    root = str(tmp_path_factory.mktemp('toyshapes_seg'))
+    generate_segmentation(root)
+    return root
+
+
+@pytest.fixture(scope='session')
+def trained_detector(det_toy_data, tmp_path_factory) -> str:
+    """Work dir of the toy SSDLite trained for its full schedule (``iter_600.pth``)."""
+    work_dir = str(tmp_path_factory.mktemp('ssdlite_work'))
+    run_tool('tools/train.py', DET_CONFIG, '--work-dir', work_dir, '--cfg-options', *det_data_options(det_toy_data))
+    return work_dir
+
+
+@pytest.fixture(scope='session')
+def trained_segmentor_run(seg_toy_data, tmp_path_factory):
+    """The toy Mobile DeepLabv3 trained to SEG_INTERRUPTED_AT ("killed" there), then resumed to the end.
+
+    Returns (work dir, log of the first run, log of the resumed run).
+    """
+    work_dir = str(tmp_path_factory.mktemp('mobile_deeplabv3_work'))
+    common = ['--work-dir', work_dir, '--cfg-options', *seg_data_options(seg_toy_data)]
+    first = run_tool('tools/train.py', SEG_CONFIG, *common, f'train_cfg.max_iters={SEG_INTERRUPTED_AT}')
+    assert osp.exists(osp.join(work_dir, f'iter_{SEG_INTERRUPTED_AT}.pth'))
+    resumed = run_tool('tools/train.py', SEG_CONFIG, '--resume', *common)
+    return work_dir, first.stdout + first.stderr, resumed.stdout + resumed.stderr
+
+
+@pytest.fixture(scope='session')
+def trained_segmentor(trained_segmentor_run) -> str:
+    """Work dir of the trained toy Mobile DeepLabv3 (``iter_<max_iters>.pth``)."""
+    return trained_segmentor_run[0]

@@ -1,0 +1,219 @@
+"""ONNX export and the onnxruntime runners, with random weights (the trained-model parity is in test_e2e).
+
+Batch norm must be folded, the input fixed at the config's test size (or given), the raw outputs equal to PyTorch's,
+the runners' results equal to the PyTorch model's ``test_step``, and every kind of bad input refused clearly.
+"""
+import os.path as osp
+import sys
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import MODELS as MMENGINE_MODELS
+from torch import nn
+from toy_runs import DET_CONFIG, REPO, SEG_CONFIG, run_tool
+
+from mmmnv2.deployment import (
+    UnsupportedOperatorError,
+    config_dataset_meta,
+    config_input_size,
+    export_onnx,
+    init_onnx_model,
+    relative_difference,
+)
+from mmmnv2.deployment.export import build_model
+
+COCO_CONFIG = osp.join(REPO, 'configs/ssdlite/ssdlite_mobilenetv2_8xb24-600e_coco-320x320.py')
+VOC_CONFIG = osp.join(REPO, 'configs/mobile_deeplabv3/mobile-deeplabv3_mobilenetv2-os16_4xb4-30k_voc12aug-512x512.py')
+TOLERANCE = 1e-4  # float32, batch norm folded: measured differences are ~1e-6 of the largest output
+
+
+def randomised_checkpoint(config: str, path: str) -> nn.Module:
+    """Save a checkpoint of the config's model with random weights *and* batch-norm statistics; return the model.
+
+    Fresh batch norm (mean 0, variance 1, affine 1/0) would make folding trivially exact; random statistics test it.
+    The prediction layers (the convolutions with a bias) start near zero; larger weights make the outputs differ
+    between anchors and pixels, so that results can be compared box by box.
+    """
+    model, dataset_meta = build_model(Config.fromfile(config), None)
+    generator = torch.Generator().manual_seed(0)
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d) and module.bias is not None:
+            module.weight.data.copy_(torch.randn(module.weight.shape, generator=generator) * 0.05)
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            for tensor, low, high in ((module.running_mean, -0.5, 0.5), (module.running_var, 0.5, 2.0),
+                                      (module.weight, 0.5, 1.5), (module.bias, -0.2, 0.2)):
+                tensor.data.copy_(torch.rand(tensor.shape, generator=generator) * (high - low) + low)
+    torch.save({'state_dict': model.state_dict(), 'meta': {'dataset_meta': dataset_meta}}, path)
+    return model.eval()
+
+
+def input_shape(onnx_file: str):
+    dims = onnx.load(onnx_file).graph.input[0].type.tensor_type.shape.dim
+    return [d.dim_param or d.dim_value for d in dims]
+
+
+@pytest.mark.parametrize('config', [DET_CONFIG, SEG_CONFIG, COCO_CONFIG, VOC_CONFIG],
+                         ids=['toy-ssdlite', 'toy-deeplab', 'coco-ssdlite', 'voc-deeplab'])
+def test_export_folds_batch_norm_and_matches_pytorch(config, tmp_path):
+    checkpoint = str(tmp_path / 'model.pth')
+    model = randomised_checkpoint(config, checkpoint)
+    cfg = Config.fromfile(config)
+    onnx_file = export_onnx(cfg, checkpoint, str(tmp_path / 'model.onnx'))
+    graph = onnx.load(onnx_file).graph
+    assert 'BatchNormalization' not in {node.op_type for node in graph.node}
+    height, width = config_input_size(cfg)
+    assert input_shape(onnx_file) == [1, 3, height, width]
+    assert (height, width) == ((320, 320) if config == COCO_CONFIG else (512, 512) if config == VOC_CONFIG
+                               else (192, 192))
+    runner = init_onnx_model(cfg, onnx_file, num_threads=1)
+    inputs = torch.rand(2, 3, height, width) * 2 - 1  # a static batch of 1 runs image by image
+    with torch.no_grad():
+        expected = model(inputs, mode='tensor')
+    assert relative_difference(expected, runner(inputs, mode='tensor')) < TOLERANCE
+    assert list(runner.dataset_meta['classes']) == list(config_dataset_meta(cfg)['classes'])
+
+
+def toy_batch(config: str, root: str, task: str, count: int = 4) -> dict:
+    """A batch of toy val images through the config's own test pipeline, as the data loader gives it."""
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import DATASETS, init_default_scope
+
+    from mmmnv2.datasets import generate_detection, generate_segmentation
+    (generate_detection if task == 'det' else generate_segmentation)(root, num_train=0, num_val=count)
+    cfg = Config.fromfile(config)
+    init_default_scope(cfg.default_scope)
+    dataset_cfg = cfg.test_dataloader.dataset
+    dataset_cfg.data_root = root
+    if task == 'det':
+        dataset_cfg.ann_file = 'annotations/instances_val.json'
+    dataset = DATASETS.build(dataset_cfg)
+    return pseudo_collate([dataset[i] for i in range(count)])
+
+
+def test_detector_runner_gives_the_pytorch_detections(tmp_path):
+    checkpoint = str(tmp_path / 'model.pth')
+    model = randomised_checkpoint(DET_CONFIG, checkpoint)
+    cfg = Config.fromfile(DET_CONFIG)
+    runner = init_onnx_model(cfg, export_onnx(cfg, checkpoint, str(tmp_path / 'model.onnx'), dynamic_batch=True))
+    assert input_shape(runner.onnx_file)[0] == 'batch'
+    data = toy_batch(DET_CONFIG, str(tmp_path / 'data'), 'det')
+    with torch.no_grad():
+        expected = model.test_step(data)
+    actual = runner.test_step(data)
+    for e, a in zip(expected, actual, strict=True):
+        e, a = e.pred_instances, a.pred_instances
+        assert len(e) >= 10 and abs(len(a) - len(e)) <= 1  # a box may sit on the score threshold
+        # The best 10 boxes (float32 noise can only swap near-equal scores, so compare them as sets).
+        rows = [torch.cat([i.bboxes[:10], 100 * i.scores[:10, None], 1000 * i.labels[:10, None]], 1)
+                for i in (e, a)]
+        distances = torch.cdist(*rows)
+        assert distances.min(1).values.max() < 1e-2 and distances.min(0).values.max() < 1e-2  # pixels
+
+
+def test_segmentor_runner_gives_the_pytorch_label_maps(tmp_path):
+    checkpoint = str(tmp_path / 'model.pth')
+    model = randomised_checkpoint(SEG_CONFIG, checkpoint)
+    cfg = Config.fromfile(SEG_CONFIG)
+    runner = init_onnx_model(cfg, export_onnx(cfg, checkpoint, str(tmp_path / 'model.onnx')))
+    data = toy_batch(SEG_CONFIG, str(tmp_path / 'data'), 'seg')
+    with torch.no_grad():
+        expected = model.test_step(data)
+    actual = runner.test_step(data)
+    for e, a in zip(expected, actual, strict=True):
+        assert a.pred_sem_seg.data.shape == e.pred_sem_seg.data.shape == (1, *e.ori_shape)
+        agree = (a.pred_sem_seg.data == e.pred_sem_seg.data).float().mean()
+        assert agree > 0.999, agree  # argmax ties between near-equal logits may flip a pixel
+        assert relative_difference(e.seg_logits.data, a.seg_logits.data) < TOLERANCE
+
+
+def test_segmentor_runner_pads_smaller_images_and_refuses_larger(tmp_path):
+    checkpoint = str(tmp_path / 'model.pth')
+    model = randomised_checkpoint(SEG_CONFIG, checkpoint)
+    cfg = Config.fromfile(SEG_CONFIG)
+    onnx_file = export_onnx(cfg, checkpoint, str(tmp_path / 'model.onnx'))
+    runner = init_onnx_model(cfg, onnx_file)
+    from mmseg.structures import SegDataSample
+    small = {'inputs': [torch.randint(0, 255, (3, 150, 170), dtype=torch.uint8)],
+             'data_samples': [SegDataSample(metainfo=dict(ori_shape=(150, 170), img_shape=(150, 170)))]}
+    result = runner.test_step(small)[0]
+    assert result.pred_sem_seg.data.shape == (1, 150, 170)
+    assert result.pred_sem_seg.data.max() < len(runner.dataset_meta['classes'])
+    large = {'inputs': [torch.randint(0, 255, (3, 200, 170), dtype=torch.uint8)],
+             'data_samples': [SegDataSample(metainfo=dict(ori_shape=(200, 170), img_shape=(200, 170)))]}
+    with pytest.raises(ValueError, match='200x192.*192x192'):
+        runner.test_step(large)
+    del model
+
+
+def test_runner_refuses_a_file_of_another_input_size(tmp_path):
+    checkpoint = str(tmp_path / 'model.pth')
+    randomised_checkpoint(DET_CONFIG, checkpoint)
+    onnx_file = export_onnx(Config.fromfile(DET_CONFIG), checkpoint, str(tmp_path / 'model.onnx'),
+                            input_size=(160, 160))
+    assert input_shape(onnx_file) == [1, 3, 160, 160]
+    with pytest.raises(ValueError, match='160x160.*192x192'):
+        init_onnx_model(DET_CONFIG, onnx_file)
+
+
+def test_runner_refuses_a_file_of_the_other_task(tmp_path):
+    checkpoint = str(tmp_path / 'model.pth')
+    randomised_checkpoint(SEG_CONFIG, checkpoint)
+    onnx_file = export_onnx(Config.fromfile(SEG_CONFIG), checkpoint, str(tmp_path / 'model.onnx'))
+    with pytest.raises(ValueError, match='exported from a mmseg model, but the config is mmdet'):
+        init_onnx_model(DET_CONFIG, onnx_file)
+
+
+def test_mismatched_checkpoint_fails_before_export_listing_the_keys(tmp_path):
+    checkpoint = str(tmp_path / 'toy.pth')
+    model = randomised_checkpoint(DET_CONFIG, checkpoint)  # 3 classes; the COCO config has 80
+    with pytest.raises(ValueError, match=r'shape mismatches \(\d+\): bbox_head\.cls_convs'):
+        export_onnx(COCO_CONFIG, checkpoint, str(tmp_path / 'coco.onnx'))
+    state = model.state_dict()
+    state['extra.weight'] = torch.zeros(1)
+    del state['backbone.conv1.conv.weight']
+    torch.save({'state_dict': state}, checkpoint)
+    with pytest.raises(ValueError, match=r'missing keys \(1\): backbone\.conv1\.conv\.weight'
+                                         r'[\s\S]*unexpected keys \(1\): extra\.weight'):
+        export_onnx(DET_CONFIG, checkpoint, str(tmp_path / 'toy.onnx'))
+    assert not osp.exists(tmp_path / 'coco.onnx') and not osp.exists(tmp_path / 'toy.onnx')
+
+
+class KthValueActivation(nn.Module):
+    """An activation using an operator (aten.kthvalue) ONNX cannot express."""
+
+    def __init__(self, inplace: bool = False) -> None:  # ConvModule passes ``inplace``
+        super().__init__()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x - torch.kthvalue(x, 2, dim=1, keepdim=True)[0]
+
+
+def test_unexportable_operator_is_named_with_its_module(tmp_path):
+    MMENGINE_MODELS.register_module('KthValueActivationForTest', module=KthValueActivation, force=True)
+    cfg = Config.fromfile(DET_CONFIG)
+    cfg.model.neck.act_cfg = dict(type='KthValueActivationForTest')
+    with pytest.raises(UnsupportedOperatorError, match=r'operator aten\.kthvalue\.default in module '
+                                                       r'neck\.extra_layers\.0\.0\.activate \(KthValueActivation\)'):
+        export_onnx(cfg, None, str(tmp_path / 'model.onnx'))
+
+
+def test_missing_onnxruntime_says_how_to_install(tmp_path, monkeypatch):
+    checkpoint = str(tmp_path / 'model.pth')
+    randomised_checkpoint(DET_CONFIG, checkpoint)
+    onnx_file = export_onnx(DET_CONFIG, checkpoint, str(tmp_path / 'model.onnx'))
+    monkeypatch.setitem(sys.modules, 'onnxruntime', None)  # import fails as if not installed
+    with pytest.raises(ImportError, match=r'pip install "mmmnv2\[deploy\]"'):
+        init_onnx_model(DET_CONFIG, onnx_file)
+
+
+def test_export_tool_writes_and_verifies(tmp_path):
+    checkpoint = str(tmp_path / 'model.pth')
+    randomised_checkpoint(SEG_CONFIG, checkpoint)
+    result = run_tool('tools/deployment/pytorch2onnx.py', SEG_CONFIG, checkpoint, '--dynamic-batch', '--verify')
+    assert osp.exists(tmp_path / 'model.onnx') and input_shape(str(tmp_path / 'model.onnx'))[0] == 'batch'
+    difference = float(result.stdout.strip().split()[-1])
+    assert 0 <= difference < TOLERANCE
+    assert np.isfinite(difference)

@@ -1,0 +1,61 @@
+"""Export an SSDLite or Mobile DeepLabv3 checkpoint to ONNX.
+
+    python tools/deployment/pytorch2onnx.py CONFIG CHECKPOINT [--output-file model.onnx] [--shape H W]
+                                            [--dynamic-batch] [--verify]
+
+The graph is the network with batch norm folded into the convolutions, at the config's fixed test size (320x320
+for the COCO SSDLite, 512x512 for the VOC Mobile DeepLabv3) unless ``--shape`` says otherwise; ``--dynamic-batch``
+leaves the batch dimension free. Decoding + NMS (detection) and upsampling + argmax (segmentation) run after the
+graph in the runner, with the host's own code: ``tools/test.py CONFIG model.onnx`` evaluates the file and
+``tools/infer.py CONFIG model.onnx IMAGES`` draws its predictions. ``--verify`` compares the file's outputs with the
+PyTorch model's on a random input. Needs ``pip install "mmmnv2[deploy]"``.
+"""
+import argparse
+import os.path as osp
+
+import torch
+from mmengine.config import Config
+
+from mmmnv2.deployment import config_input_size, export_onnx, init_onnx_model, relative_difference
+from mmmnv2.deployment.export import build_model
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Export a detector or segmentor to ONNX')
+    parser.add_argument('config', help='config file of the model')
+    parser.add_argument('checkpoint', help='checkpoint file (.pth)')
+    parser.add_argument('--output-file', help='ONNX file to write (default: the checkpoint\'s name with .onnx)')
+    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
+                        help='input height and width (default: the config\'s test size)')
+    parser.add_argument('--dynamic-batch', action='store_true', help='leave the batch dimension free')
+    parser.add_argument('--verify', action='store_true',
+                        help='compare the ONNX outputs with the PyTorch model\'s on a random input')
+    return parser.parse_args()
+
+
+def verify(cfg: Config, checkpoint: str, onnx_file: str, shape) -> float:
+    """Largest absolute difference between PyTorch and onnxruntime outputs, relative to the largest output."""
+    model, _ = build_model(cfg, checkpoint)
+    runner = init_onnx_model(cfg, onnx_file)
+    inputs = torch.rand(1, 3, *shape) * 2 - 1  # the [-1, 1] range the configs normalise to
+    with torch.no_grad():
+        expected = model(inputs, mode='tensor')
+    return relative_difference(expected, runner(inputs, mode='tensor'))
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    shape = tuple(args.shape) if args.shape else config_input_size(cfg)
+    output_file = args.output_file or osp.splitext(args.checkpoint)[0] + '.onnx'
+    export_onnx(cfg, args.checkpoint, output_file, input_size=shape, dynamic_batch=args.dynamic_batch)
+    print(f'Wrote {output_file} ({"N" if args.dynamic_batch else 1}x3x{shape[0]}x{shape[1]} input)')
+    if args.verify:
+        if args.shape and tuple(args.shape) != config_input_size(cfg):
+            raise SystemExit('--verify runs the config\'s pre-processing; it needs the config\'s input size')
+        print(f'Largest output difference, ONNX vs PyTorch (relative to the largest output): '
+              f'{verify(cfg, args.checkpoint, output_file, shape):.2e}')
+
+
+if __name__ == '__main__':
+    main()
