@@ -33,7 +33,7 @@ setup(
     ],
     extras_require={
         'tests': ['pytest>=7', 'ruff>=0.4'],
-        'deploy': ['onnx>=1.15', 'onnxruntime>=1.17'],
+        'deploy': ['onnx>=1.15', 'onnxruntime>=1.17', 'onnxscript>=0.3'],  # onnxscript: torch's ONNX exporter
     },
     classifiers=[
         'Programming Language :: Python :: 3',

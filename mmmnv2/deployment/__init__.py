@@ -9,8 +9,7 @@ from .export import UnsupportedOperatorError, export_onnx
 from .onnx_runtime_detector import ONNXRuntimeDetector
 from .onnx_runtime_segmentor import ONNXRuntimeSegmentor
 from .runtime import init_onnx_model, onnx_model_cfg
-from .utils import config_dataset_meta, config_input_size, relative_difference
+from .utils import fixed_input_size, relative_difference
 
-__all__ = ['ONNXRuntimeDetector', 'ONNXRuntimeSegmentor', 'UnsupportedOperatorError', 'config_dataset_meta',
-           'config_input_size',
+__all__ = ['ONNXRuntimeDetector', 'ONNXRuntimeSegmentor', 'UnsupportedOperatorError', 'fixed_input_size',
            'export_onnx', 'init_onnx_model', 'onnx_model_cfg', 'relative_difference']

@@ -14,19 +14,16 @@ from typing import Dict, Optional, Tuple, Union
 import torch
 from mmcv.cnn import fuse_conv_bn
 from mmengine.config import Config
-from mmengine.model import revert_sync_batchnorm
-from mmengine.registry import init_default_scope
 from torch import nn
 
-from ..utils import refuse_unsafe_checkpoint, setup_host
+from ..utils import build_host_model, config_dataset_meta, refuse_unsafe_checkpoint, setup_host
 from .utils import (
     INPUT_NAME,
     META_DATASET_META,
     META_HOST,
     SEG_OUTPUT_NAME,
-    config_dataset_meta,
-    config_input_size,
     detection_output_names,
+    fixed_input_size,
     import_deploy_dependency,
 )
 
@@ -63,12 +60,11 @@ def build_model(cfg: Config, checkpoint: Optional[str]) -> Tuple[nn.Module, Dict
 
     A checkpoint that does not fit the model is refused with the missing, unexpected and mis-shaped keys listed.
     """
-    host = setup_host(cfg)
-    init_default_scope(host)
-    from mmengine.registry import MODELS
-    model_cfg = copy.deepcopy(cfg.model)
-    model_cfg.get('backbone', {}).pop('init_cfg', None)  # weights come from the checkpoint; nothing to download
-    model = MODELS.build(model_cfg)
+    cfg = copy.deepcopy(cfg)
+    # Weights come from the checkpoint (or stay random): nothing to download.
+    cfg.model.pop('pretrained', None)
+    cfg.model.get('backbone', {}).pop('init_cfg', None)
+    model = build_host_model(cfg)
     dataset_meta = config_dataset_meta(cfg)
     if checkpoint is None:
         model.init_weights()
@@ -80,7 +76,7 @@ def build_model(cfg: Config, checkpoint: Optional[str]) -> Tuple[nn.Module, Dict
         check_state_dict(model, state, checkpoint)
         model.load_state_dict(state)
         dataset_meta = loaded.get('meta', {}).get('dataset_meta', None) or dataset_meta
-    return revert_sync_batchnorm(model).eval(), dataset_meta
+    return model.eval(), dataset_meta
 
 
 def check_state_dict(model: nn.Module, state: Dict[str, torch.Tensor], checkpoint: str) -> None:
@@ -103,14 +99,14 @@ def export_onnx(config: Union[str, Config], checkpoint: Optional[str], out_file:
                 input_size: Optional[Tuple[int, int]] = None, dynamic_batch: bool = False) -> str:
     """Export the config's model with the checkpoint's weights to ``out_file``; returns ``out_file``.
 
-    ``input_size``: (height, width), by default the config's test size (``config_input_size``). ``dynamic_batch``:
+    ``input_size``: (height, width), by default the config's test size (``fixed_input_size``). ``dynamic_batch``:
     the batch dimension is left free (otherwise 1). ``checkpoint=None`` exports random weights (benchmarks).
     """
     onnx = import_deploy_dependency('onnx')
     import_deploy_dependency('onnxscript')  # torch's ONNX exporter translates through it
     cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
     host = setup_host(cfg)
-    height, width = input_size or config_input_size(cfg)
+    height, width = input_size or fixed_input_size(cfg)
     model, dataset_meta = build_model(cfg, checkpoint)
     model = fuse_conv_bn(model)  # folds every BatchNorm that follows a convolution into its weights
     network = DetectorNetwork(model) if host == 'mmdet' else SegmentorNetwork(model)

@@ -6,8 +6,8 @@ from mmengine.config import Config, ConfigDict
 from mmengine.model import BaseModel
 from mmengine.registry import init_default_scope
 
-from ..utils import setup_host
-from .utils import config_dataset_meta, config_input_size
+from ..utils import config_dataset_meta, setup_host
+from .utils import fixed_input_size
 
 RUNNERS = {'mmdet': 'mmmnv2.ONNXRuntimeDetector', 'mmseg': 'mmmnv2.ONNXRuntimeSegmentor'}
 
@@ -17,7 +17,7 @@ def onnx_model_cfg(cfg: Config, onnx_file: str, num_threads: Optional[int] = Non
     model = copy.deepcopy(cfg.model)
     model.get('backbone', {}).pop('init_cfg', None)
     return ConfigDict(type=RUNNERS[setup_host(cfg)], onnx_file=onnx_file, model=model,
-                      input_size=config_input_size(cfg), num_threads=num_threads)
+                      input_size=fixed_input_size(cfg), num_threads=num_threads)
 
 
 def init_onnx_model(config: Union[str, Config], onnx_file: str, num_threads: Optional[int] = None) -> BaseModel:

@@ -1,12 +1,12 @@
 """What the exporter and the runners share: the config's input size, the graph's interface, the optional imports."""
 import importlib
 from types import ModuleType
-from typing import Dict, List, Sequence, Tuple, Union
+from typing import List, Sequence, Tuple, Union
 
 import torch
 from mmengine.config import Config
 
-from ..utils import setup_host
+from ..utils import config_input_size, setup_host
 
 NetworkOutputs = Union[torch.Tensor, Sequence[Sequence[torch.Tensor]]]
 
@@ -31,36 +31,19 @@ def import_deploy_dependency(name: str) -> ModuleType:
                           f'`pip install "mmmnv2[deploy]"` (or `pip install onnx onnxruntime onnxscript`)') from error
 
 
-def config_input_size(cfg: Config) -> Tuple[int, int]:
-    """The fixed (height, width) a model of this config sees at test time.
+def fixed_input_size(cfg: Config) -> Tuple[int, int]:
+    """The fixed (height, width) a model of this config sees at test time, which an ONNX graph is exported for.
 
-    Detection: the test pipeline's ``Resize`` without ratio keeping (SSDLite: 320x320). Segmentation: the data
-    preprocessor's ``size`` (the training crop, 512x512); test images are padded to it, as TF DeepLab pads to 513.
+    Detection: the test pipeline's ``Resize`` without ratio keeping (SSDLite: 320x320); a ratio-keeping resize gives
+    no fixed size. Segmentation: the data preprocessor's ``size`` (the training crop, 512x512); test images are
+    padded to it, as TF DeepLab pads to 513.
     """
-    host = setup_host(cfg)
-    if host == 'mmdet':
-        pipeline = cfg.test_dataloader.dataset.get('pipeline', None) or cfg.get('test_pipeline', [])
-        for transform in pipeline:
-            if transform['type'] in ('Resize', 'mmdet.Resize') and not transform.get('keep_ratio', False):
-                width, height = _pair(transform['scale'])
-                return height, width
-        raise ValueError('the test pipeline has no fixed-size Resize (keep_ratio=False); give the input size '
-                         'explicitly (--shape H W)')
-    size = cfg.model.get('data_preprocessor', {}).get('size', None)
-    if size is None:
-        raise ValueError('model.data_preprocessor.size is not set; give the input size explicitly (--shape H W)')
-    return _pair(size)
-
-
-def config_dataset_meta(cfg: Config) -> Dict:
-    """Class names and palette of the config's test data set (its ``metainfo``, else its dataset class's)."""
-    dataset = cfg.test_dataloader.dataset
-    meta = dataset.get('metainfo', None) or cfg.get('metainfo', None)
-    if meta:
-        return dict(meta)
-    from mmengine.registry import DATASETS
-    with DATASETS.switch_scope_and_registry(setup_host(cfg)) as registry:
-        return dict(getattr(registry.get(dataset.type), 'METAINFO', {}))
+    if setup_host(cfg) == 'mmdet' and not any(
+            transform['type'].split('.')[-1] == 'Resize' and not transform.get('keep_ratio', False)
+            for transform in cfg.test_dataloader.dataset.pipeline):
+        raise ValueError('the test pipeline resizes keeping the aspect ratio, so inputs have no fixed size; give '
+                         'the input size explicitly (--shape H W)')
+    return config_input_size(cfg)
 
 
 def relative_difference(expected: NetworkOutputs, actual: NetworkOutputs) -> float:
@@ -71,9 +54,3 @@ def relative_difference(expected: NetworkOutputs, actual: NetworkOutputs) -> flo
     pairs = list(zip(flatten(expected), flatten(actual), strict=True))
     scale = max(float(e.abs().max()) for e, _ in pairs)
     return max(float((e - a).abs().max()) for e, a in pairs) / max(scale, float(torch.finfo(torch.float32).tiny))
-
-
-def _pair(value) -> Tuple[int, int]:
-    if isinstance(value, int):
-        return value, value
-    return int(value[0]), int(value[1])

@@ -3,9 +3,10 @@
 The paper's "MAdds" (Tables 4-7) count the multiply-accumulates of convolutions and fully connected layers only;
 batch norm folds into the preceding conv at inference and activations, pooling and additions are not counted.
 """
-from typing import Any, Callable
+from typing import Any, Callable, Tuple
 
 import torch
+from mmengine.config import Config
 from torch import nn
 
 
@@ -44,3 +45,43 @@ def count_macs(model: nn.Module, run: Callable[[], Any]) -> int:
         for handle in handles:
             handle.remove()
     return total
+
+
+def forward_macs(model: nn.Module, height: int, width: int) -> int:
+    """Multiply-adds of one test-time network pass of an MMDetection detector or MMSegmentation segmentor.
+
+    The pass is the model's ``_forward`` (backbone, neck, heads; no box decoding, NMS or upsampling to the image)
+    on one ``height`` x ``width`` image.
+    """
+    image = torch.zeros(1, 3, height, width)
+    return count_macs(model, lambda: model._forward(image))
+
+
+def config_input_size(cfg: Config) -> Tuple[int, int]:
+    """(height, width) of the image a config's model sees at test time.
+
+    Segmentation: the data preprocessor's fixed ``size`` (the crop size; Table 7 counts at 512x512). Detection: the
+    ``scale`` of the test pipeline's ``Resize`` (for ``keep_ratio=True`` the largest size, e.g. 1333x800).
+    """
+    size = cfg.model.get('data_preprocessor', {}).get('size')
+    if size:
+        return tuple(size)
+    for transform in cfg.test_dataloader.dataset.pipeline:
+        if transform['type'] == 'Resize' and 'scale' in transform:
+            width, height = transform['scale']  # mmcv's Resize takes (width, height)
+            return height, width
+    raise ValueError('the config sets neither model.data_preprocessor.size nor a Resize scale in the test pipeline: '
+                     'give the input size explicitly')
+
+
+def tta_area_factor(cfg: Config) -> float:
+    """Cost of the config's test-time augmentation relative to one pass on the original image.
+
+    The sum, over the ``TestTimeAug`` scales and flips of ``tta_pipeline``, of scale^2 (paper Table 7's MF: six
+    scales 0.5..1.75 and two flips, 17.375 passes).
+    """
+    test_time_aug = next(t for t in cfg.tta_pipeline if t['type'] == 'TestTimeAug')
+    resizes, flips = test_time_aug['transforms'][0], test_time_aug['transforms'][1]
+    if not (all(t['type'] == 'Resize' for t in resizes) and all(t['type'] == 'RandomFlip' for t in flips)):
+        raise ValueError('expected TestTimeAug transforms [[Resize, ...], [RandomFlip, ...], ...]')
+    return len(flips) * sum(t['scale_factor'] ** 2 for t in resizes)

@@ -1,7 +1,12 @@
 """Which OpenMMLab host (MMDetection or MMSegmentation) a config belongs to, and host-stack fixes the tools apply."""
+from typing import Dict
+
 import torch
 import torch.distributed as dist
 from mmengine.config import Config
+from mmengine.model import revert_sync_batchnorm
+from mmengine.registry import DATASETS, MODELS, DefaultScope
+from torch import nn
 
 HOSTS = ('mmdet', 'mmseg')
 
@@ -12,6 +17,27 @@ def setup_host(cfg: Config) -> str:
     if scope not in HOSTS:
         raise ValueError(f'default_scope of the config must be one of {HOSTS} (the host library), got {scope!r}')
     return scope
+
+
+def build_host_model(cfg: Config) -> nn.Module:
+    """The config's model, built by its host library, in eval mode and with SyncBN reverted to BN (for one device).
+
+    Weights are left as constructed: nothing is downloaded (a ``Pretrained`` init_cfg is read only by
+    ``init_weights``); load a checkpoint into the model, or count its parameters and multiply-adds.
+    """
+    with DefaultScope.overwrite_default_scope(setup_host(cfg)):
+        model = MODELS.build(cfg.model)
+    return revert_sync_batchnorm(model).eval()
+
+
+def config_dataset_meta(cfg: Config) -> Dict:
+    """Class names and palette of the config's test data set: its ``metainfo``, else its dataset class's."""
+    dataset = cfg.test_dataloader.dataset
+    meta = dataset.get('metainfo', None) or cfg.get('metainfo', None)
+    if meta:
+        return dict(meta)
+    with DATASETS.switch_scope_and_registry(setup_host(cfg)) as registry:
+        return dict(getattr(registry.get(dataset.type), 'METAINFO', {}))
 
 
 def setup_cpu_distributed(cfg: Config, launcher: str) -> None:

@@ -17,13 +17,13 @@ from toy_runs import DET_CONFIG, REPO, SEG_CONFIG, run_tool
 
 from mmmnv2.deployment import (
     UnsupportedOperatorError,
-    config_dataset_meta,
-    config_input_size,
     export_onnx,
+    fixed_input_size,
     init_onnx_model,
     relative_difference,
 )
 from mmmnv2.deployment.export import build_model
+from mmmnv2.utils import config_dataset_meta
 
 COCO_CONFIG = osp.join(REPO, 'configs/ssdlite/ssdlite_mobilenetv2_8xb24-600e_coco-320x320.py')
 VOC_CONFIG = osp.join(REPO, 'configs/mobile_deeplabv3/mobile-deeplabv3_mobilenetv2-os16_4xb4-30k_voc12aug-512x512.py')
@@ -64,7 +64,7 @@ def test_export_folds_batch_norm_and_matches_pytorch(config, tmp_path):
     onnx_file = export_onnx(cfg, checkpoint, str(tmp_path / 'model.onnx'))
     graph = onnx.load(onnx_file).graph
     assert 'BatchNormalization' not in {node.op_type for node in graph.node}
-    height, width = config_input_size(cfg)
+    height, width = fixed_input_size(cfg)
     assert input_shape(onnx_file) == [1, 3, height, width]
     assert (height, width) == ((320, 320) if config == COCO_CONFIG else (512, 512) if config == VOC_CONFIG
                                else (192, 192))

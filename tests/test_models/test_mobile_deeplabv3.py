@@ -11,7 +11,7 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 
 from mmmnv2.models.decode_heads import MobileDeepLabV3Head
-from mmmnv2.utils import count_macs, count_parameters
+from mmmnv2.utils import count_parameters, forward_macs, tta_area_factor
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(REPO, 'configs', 'mobile_deeplabv3')
@@ -36,8 +36,7 @@ def build(config_name: str, **head_overrides):
 
 
 def macs_at(model, size: int) -> int:
-    image = torch.zeros(1, 3, size, size)
-    return count_macs(model, lambda: model.decode_head(model.extract_feat(image)))
+    return forward_macs(model, size, size)
 
 
 @pytest.mark.parametrize('config_name', sorted(TABLE7))
@@ -62,17 +61,9 @@ def test_multiply_adds_os16_match_table7():
     assert macs_at(build(ASPP_OS16)[0], 512) == pytest.approx(5.15e9, rel=0.03)
 
 
-def mf_area_factor(cfg: Config) -> float:
-    """Cost of MF relative to one pass: sum over the TTA pipeline's scales and flips of scale^2."""
-    test_time_aug = next(t for t in cfg.tta_pipeline if t['type'] == 'TestTimeAug')
-    resizes, flips = test_time_aug['transforms'][0], test_time_aug['transforms'][1]
-    assert all(t['type'] == 'Resize' for t in resizes) and all(t['type'] == 'RandomFlip' for t in flips)
-    return len(flips) * sum(t['scale_factor'] ** 2 for t in resizes)
-
-
 def test_multiply_adds_os8_with_mf_match_table7():
     model, cfg = build(OS8)
-    factor = mf_area_factor(cfg)
+    factor = tta_area_factor(cfg)
     assert factor == pytest.approx(17.375)  # 6 scales 0.5..1.75, 2 flips
     single = macs_at(model, 512)
     assert single == pytest.approx(8.74e9, rel=0.03)  # REFERENCE §3 rebuild, OS 8 no ASPP, one pass

@@ -16,7 +16,7 @@ import os.path as osp
 import torch
 from mmengine.config import Config
 
-from mmmnv2.deployment import config_input_size, export_onnx, init_onnx_model, relative_difference
+from mmmnv2.deployment import export_onnx, fixed_input_size, init_onnx_model, relative_difference
 from mmmnv2.deployment.export import build_model
 
 
@@ -46,12 +46,12 @@ def verify(cfg: Config, checkpoint: str, onnx_file: str, shape) -> float:
 def main() -> None:
     args = parse_args()
     cfg = Config.fromfile(args.config)
-    shape = tuple(args.shape) if args.shape else config_input_size(cfg)
+    shape = tuple(args.shape) if args.shape else fixed_input_size(cfg)
     output_file = args.output_file or osp.splitext(args.checkpoint)[0] + '.onnx'
     export_onnx(cfg, args.checkpoint, output_file, input_size=shape, dynamic_batch=args.dynamic_batch)
     print(f'Wrote {output_file} ({"N" if args.dynamic_batch else 1}x3x{shape[0]}x{shape[1]} input)')
     if args.verify:
-        if args.shape and tuple(args.shape) != config_input_size(cfg):
+        if args.shape and tuple(args.shape) != fixed_input_size(cfg):
             raise SystemExit('--verify runs the config\'s pre-processing; it needs the config\'s input size')
         print(f'Largest output difference, ONNX vs PyTorch (relative to the largest output): '
               f'{verify(cfg, args.checkpoint, output_file, shape):.2e}')

@@ -1,0 +1,3 @@
+from .inference import check_model_file, find_images, inference, init_model, save_results
+
+__all__ = ['check_model_file', 'find_images', 'inference', 'init_model', 'save_results']

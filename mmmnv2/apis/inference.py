@@ -1,0 +1,175 @@
+"""Inference on image files with a config of ``configs/`` and a PyTorch checkpoint or an exported ONNX model.
+
+The hosts' own pieces do the work: the config's test pipeline (annotation loading removed), the model's
+``test_step``, the host's visualizer. What this adds to MMDetection's ``DetInferencer`` and MMSegmentation's
+``MMSegInferencer``: one entry point for both hosts and for ONNX files (the ONNX runner is just another model with
+``test_step``), checkpoint loading that refuses code, class names from the config where the checkpoint has none (the
+inferencers fall back to COCO's or Cityscapes' names), and result files named after their images (``MMSegInferencer``
+numbers them).
+
+Results, under ``out_dir`` (layout of ``DetInferencer``'s ``vis/`` and ``preds/``):
+
+- ``vis/<image file name>``: the image with the predictions drawn (boxes with class names and scores / label map
+  overlay), at the image's size.
+- ``preds/<image name>.json``: ``img_path``, ``height``, ``width``; detection: ``bboxes`` (x1, y1, x2, y2 in the
+  image's pixels), ``labels`` (class ids), ``label_names``, ``scores``, every detection the model keeps (as
+  ``DetInferencer``: the score threshold applies to the picture only); segmentation: ``sem_seg_path`` and
+  ``pixel_counts`` (class name -> number of pixels).
+- segmentation: ``preds/<image name>.png``, the label map (class ids) at the image's size.
+"""
+import os
+import os.path as osp
+import time
+from collections import Counter
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+
+import mmcv
+import mmengine
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.dataset import Compose, pseudo_collate
+from mmengine.model import BaseModel
+from mmengine.registry import VISUALIZERS, DefaultScope
+from mmengine.runner import load_checkpoint
+from mmengine.structures import BaseDataElement
+from mmengine.visualization import Visualizer
+
+from mmmnv2.utils import build_host_model, config_dataset_meta, refuse_unsafe_checkpoint, setup_host
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+CHECKPOINT_EXTENSIONS = ('.pth', '.pt')
+ONNX_EXTENSION = '.onnx'
+ANNOTATION_LOADERS = ('LoadAnnotations', 'LoadDepthAnnotation')
+
+
+def find_images(inputs: Sequence[str]) -> List[str]:
+    """The image files named by ``inputs``: files, and the images directly inside folders (sorted).
+
+    Raises FileNotFoundError for a missing path, ValueError for a file that is not an image, a folder without
+    images, or two images of the same name (their results would overwrite each other).
+    """
+    images = []
+    for path in inputs:
+        if osp.isdir(path):
+            found = sorted(osp.join(path, name) for name in os.listdir(path) if name.lower().endswith(IMAGE_EXTENSIONS))
+            if not found:
+                raise ValueError(f'No images ({", ".join(IMAGE_EXTENSIONS)}) in folder {path}')
+            images += found
+        elif not osp.exists(path):
+            raise FileNotFoundError(f'Input not found: {path}')
+        elif not path.lower().endswith(IMAGE_EXTENSIONS):
+            raise ValueError(f'Not an image file ({", ".join(IMAGE_EXTENSIONS)}): {path}')
+        else:
+            images.append(path)
+    names = Counter(_stem(path) for path in images)
+    clashes = [path for path in images if names[_stem(path)] > 1]
+    if clashes:
+        raise ValueError(f'Images with the same name would overwrite each other\'s results: {", ".join(clashes)}')
+    return images
+
+
+def check_model_file(model_path: str) -> None:
+    """Raise FileNotFoundError or ValueError unless ``model_path`` is a checkpoint or ONNX file that exists."""
+    if not model_path.lower().endswith(CHECKPOINT_EXTENSIONS + (ONNX_EXTENSION,)):
+        raise ValueError(f'MODEL must be a checkpoint ({", ".join(CHECKPOINT_EXTENSIONS)}) or an ONNX file '
+                         f'({ONNX_EXTENSION}), got {model_path}')
+    if not osp.isfile(model_path):
+        raise FileNotFoundError(f'Model file not found: {model_path}')
+
+
+def init_model(config: Union[str, Config], model_path: str, device: Optional[str] = None) -> BaseModel:
+    """The config's model with the weights of ``model_path`` (a checkpoint, or an ONNX file run in onnxruntime).
+
+    The model has ``test_step``, ``cfg`` and ``dataset_meta`` (the checkpoint's, else the config's data set's).
+    Checkpoints load strictly and with torch's weights-only unpickler: one holding anything else than weights and
+    MMEngine's training state raises ``UnsafeCheckpointError`` instead of running its code. ``device`` (PyTorch
+    checkpoints only): default GPU if there is one, else CPU.
+    """
+    cfg = Config.fromfile(config) if isinstance(config, str) else config
+    setup_host(cfg)
+    check_model_file(model_path)
+    if model_path.lower().endswith(ONNX_EXTENSION):
+        from mmmnv2.deployment import init_onnx_model  # needs onnxruntime, only here
+        return init_onnx_model(cfg, model_path)
+    model = build_host_model(cfg)
+    with refuse_unsafe_checkpoint():
+        checkpoint = load_checkpoint(model, model_path, map_location='cpu', strict=True)
+    model.dataset_meta = checkpoint.get('meta', {}).get('dataset_meta') or config_dataset_meta(cfg)
+    model.cfg = cfg
+    return model.to(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+
+
+def inference(model: BaseModel, images: Sequence[str], batch_size: int = 1
+              ) -> Iterator[Tuple[str, BaseDataElement]]:
+    """Run ``model`` on image files through its config's test pipeline; yield (image, host data sample) in order.
+
+    Segmentation: the images of one batch must have the same size (MMSegmentation stacks them unpadded).
+    """
+    host = setup_host(model.cfg)
+    transforms = [t for t in model.cfg.test_dataloader.dataset.pipeline if t['type'] not in ANNOTATION_LOADERS]
+    with DefaultScope.overwrite_default_scope(host):
+        pipeline = Compose(transforms)
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size]
+        data = pseudo_collate([pipeline(dict(img_path=path, img_id=start + i)) for i, path in enumerate(batch)])
+        with torch.no_grad():
+            yield from zip(batch, model.test_step(data))
+
+
+def save_results(model: BaseModel, results: Iterable[Tuple[str, BaseDataElement]], out_dir: str,
+                 score_thr: float = 0.3) -> List[Dict]:
+    """Write the picture and the JSON (and label map) of each (image, data sample); return the JSON records.
+
+    ``score_thr``: detections drawn in the pictures (the JSON has every detection).
+    """
+    host = setup_host(model.cfg)
+    classes = list(model.dataset_meta['classes'])
+    visualizer = _build_visualizer(model)
+    records = []
+    for image_path, sample in results:
+        image = mmcv.imread(image_path, channel_order='rgb')
+        picture = osp.join(out_dir, 'vis', osp.basename(image_path))
+        preds = osp.join(out_dir, 'preds', _stem(image_path))
+        record = dict(img_path=image_path, height=image.shape[0], width=image.shape[1])
+        if host == 'mmdet':
+            visualizer.add_datasample(_stem(image_path), image, sample, draw_gt=False, pred_score_thr=score_thr,
+                                      out_file=picture)
+            record.update(_detection_record(sample, classes))
+        else:
+            visualizer.add_datasample(_stem(image_path), image, sample, draw_gt=False, out_file=picture)
+            record.update(_segmentation_record(sample, classes, preds + '.png'))
+        mmengine.dump(record, preds + '.json')
+        records.append(record)
+    return records
+
+
+def _detection_record(sample: BaseDataElement, classes: List[str]) -> Dict:
+    pred = sample.pred_instances
+    labels = pred.labels.tolist()
+    return dict(bboxes=pred.bboxes.tolist(), labels=labels, label_names=[classes[i] for i in labels],
+                scores=pred.scores.tolist())
+
+
+def _segmentation_record(sample: BaseDataElement, classes: List[str], label_map_file: str) -> Dict:
+    label_map = sample.pred_sem_seg.data[0].cpu().numpy()
+    mmcv.imwrite(label_map.astype(np.uint8 if len(classes) <= 256 else np.uint16), label_map_file)
+    counts = np.bincount(label_map.ravel(), minlength=len(classes))
+    return dict(sem_seg_path=label_map_file, pixel_counts={name: int(n) for name, n in zip(classes, counts)})
+
+
+def _build_visualizer(model: BaseModel) -> Visualizer:
+    """The config's visualizer (the host's), with the model's class names and palette; no storage backends."""
+    # Visualizers are global instances, one per name: a fresh name lets a process run inference more than once.
+    cfg = dict(model.cfg.visualizer, name=f'mmmnv2_inference_{time.time_ns()}', vis_backends=None)
+    with DefaultScope.overwrite_default_scope(setup_host(model.cfg)):
+        visualizer = VISUALIZERS.build(cfg)
+    classes = model.dataset_meta['classes']
+    # Without a palette, fixed random colours (MMSegmentation's visualizer needs one; MMDetection's does the same).
+    palette = model.dataset_meta.get('palette') or np.random.default_rng(42).integers(0, 256, (len(classes), 3))
+    visualizer.dataset_meta = dict(classes=classes, palette=[tuple(int(v) for v in colour) for colour in palette])
+    return visualizer
+
+
+def _stem(path: str) -> str:
+    return osp.splitext(osp.basename(path))[0]

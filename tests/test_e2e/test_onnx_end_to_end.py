@@ -1,0 +1,61 @@
+"""The trained toy models through ONNX: exported by the tool, evaluated by ``tools/test.py`` in onnxruntime.
+
+The ONNX path's bbox mAP and mIoU must equal the PyTorch path's within 0.5 points, and the raw network outputs on
+the val images must agree to float32 precision.
+"""
+import glob
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.registry import DATASETS, init_default_scope
+from toy_runs import DET_CONFIG, SEG_CONFIG, SEG_MAX_ITERS, det_data_options, reported, run_tool, seg_data_options
+
+from mmmnv2.deployment import init_onnx_model, relative_difference
+from mmmnv2.deployment.export import build_model
+
+OUTPUT_TOLERANCE = 1e-4  # of the largest output; measured ~1e-6
+METRIC_TOLERANCE = {'coco/bbox_mAP_50': 0.005, 'mIoU': 0.5}  # 0.5 points (mAP is a fraction, mIoU a percentage)
+
+
+def val_inputs(config: str, data_options: list, count: int = 8) -> torch.Tensor:
+    """The first val images after the config's pipeline and data preprocessor: what the network sees."""
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(dict(option.split('=', 1) for option in data_options))
+    init_default_scope(cfg.default_scope)
+    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    model, _ = build_model(cfg, None)
+    return model.data_preprocessor(pseudo_collate([dataset[i] for i in range(count)]), False)['inputs']
+
+
+@pytest.mark.parametrize('task', ['det', 'seg'])
+def test_onnx_model_scores_as_the_pytorch_model(task, request, tmp_path):
+    if task == 'det':
+        config, metric, work_dir = DET_CONFIG, 'coco/bbox_mAP_50', request.getfixturevalue('trained_detector')
+        options, checkpoint = det_data_options(request.getfixturevalue('det_toy_data')), 'iter_600.pth'
+    else:
+        config, metric, work_dir = SEG_CONFIG, 'mIoU', request.getfixturevalue('trained_segmentor')
+        options, checkpoint = seg_data_options(request.getfixturevalue('seg_toy_data')), f'iter_{SEG_MAX_ITERS}.pth'
+    checkpoint = osp.join(work_dir, checkpoint)
+    onnx_file = str(tmp_path / 'model.onnx')
+    run_tool('tools/deployment/pytorch2onnx.py', config, checkpoint, '--output-file', onnx_file, '--dynamic-batch')
+
+    pytorch = run_tool('tools/test.py', config, checkpoint, '--work-dir', str(tmp_path / 'pytorch'),
+                       '--cfg-options', *options)
+    # --show-dir: MMDetection puts it in the run's folder, MMSegmentation takes it as given.
+    show_dir = 'pictures' if task == 'det' else str(tmp_path / 'pictures')
+    onnx = run_tool('tools/test.py', config, onnx_file, '--work-dir', str(tmp_path / 'onnx'), '--num-threads', '1',
+                    '--show-dir', show_dir, '--cfg-options', *options)
+    expected, actual = (reported(metric, r.stdout + r.stderr) for r in (pytorch, onnx))
+    assert expected >= (0.5 if task == 'det' else 50)  # a trained model, not a degenerate one
+    assert actual == pytest.approx(expected, abs=METRIC_TOLERANCE[metric])
+    pictures = glob.glob(str(tmp_path / '**' / 'pictures' / '**' / '*.[jp][pn]g'), recursive=True)
+    assert len(pictures) == 32  # the host visualiser drew every ONNX prediction
+
+    model, _ = build_model(Config.fromfile(config), checkpoint)
+    inputs = val_inputs(config, options)
+    with torch.no_grad():
+        reference = model(inputs, mode='tensor')
+    assert relative_difference(reference, init_onnx_model(config, onnx_file)(inputs, mode='tensor')) < OUTPUT_TOLERANCE
