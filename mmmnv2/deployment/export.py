@@ -12,11 +12,10 @@ import re
 from typing import Dict, Optional, Tuple, Union
 
 import torch
-from mmcv.cnn import fuse_conv_bn
 from mmengine.config import Config
 from torch import nn
 
-from ..utils import build_host_model, config_dataset_meta, refuse_unsafe_checkpoint, setup_host
+from ..utils import build_host_model, config_dataset_meta, fuse_conv_bn_layers, refuse_unsafe_checkpoint, setup_host
 from .utils import (
     INPUT_NAME,
     META_DATASET_META,
@@ -108,7 +107,7 @@ def export_onnx(config: Union[str, Config], checkpoint: Optional[str], out_file:
     host = setup_host(cfg)
     height, width = input_size or fixed_input_size(cfg)
     model, dataset_meta = build_model(cfg, checkpoint)
-    model = fuse_conv_bn(model)  # folds every BatchNorm that follows a convolution into its weights
+    fuse_conv_bn_layers(model)  # folds every BatchNorm that follows a convolution into its weights
     network = DetectorNetwork(model) if host == 'mmdet' else SegmentorNetwork(model)
     network.eval()
 
