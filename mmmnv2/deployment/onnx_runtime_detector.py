@@ -14,8 +14,10 @@ class ONNXRuntimeDetector(ONNXRuntimeModel):
     Built from a config by ``init_onnx_model`` (or ``tools/test.py CONFIG model.onnx``); see ``ONNXRuntimeModel``.
     """
 
-    def __init__(self, onnx_file: str, model: dict, input_size: Sequence[int],
-                 num_threads: Optional[int] = None) -> None:
+    def __init__(self, onnx_file: str, model: dict, input_size: Sequence[int], num_threads: Optional[int] = None,
+                 data_preprocessor: Optional[dict] = None) -> None:
+        # MMEngine's Runner passes a config's top-level data_preprocessor; as for PyTorch models, the model's wins.
+        model = dict(model, data_preprocessor=model.get('data_preprocessor') or data_preprocessor)
         super().__init__(onnx_file, model, input_size, 'mmdet', num_threads)
 
     def network_outputs(self, inputs: torch.Tensor) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:

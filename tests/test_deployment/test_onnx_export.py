@@ -106,11 +106,13 @@ def test_detector_runner_gives_the_pytorch_detections(tmp_path):
     for e, a in zip(expected, actual, strict=True):
         e, a = e.pred_instances, a.pred_instances
         assert len(e) >= 10 and abs(len(a) - len(e)) <= 1  # a box may sit on the score threshold
-        # The best 10 boxes (float32 noise can only swap near-equal scores, so compare them as sets).
-        rows = [torch.cat([i.bboxes[:10], 100 * i.scores[:10, None], 1000 * i.labels[:10, None]], 1)
-                for i in (e, a)]
+        # Each path's best 10 boxes are among the other's boxes (float32 noise may swap near-equal scores, so the
+        # order and the set's tenth member can differ).
+        rows = [torch.cat([i.bboxes, 100 * i.scores[:, None], 1000 * i.labels[:, None]], 1) for i in (e, a)]
         distances = torch.cdist(*rows)
-        assert distances.min(1).values.max() < 1e-2 and distances.min(0).values.max() < 1e-2  # pixels
+        # Half a pixel: the random prediction layers give large box deltas, whose exp() in decoding magnifies the
+        # float32 differences (measured up to 0.125 px; scores agree to 1e-6).
+        assert distances[:10].min(1).values.max() < 0.5 and distances[:, :10].min(0).values.max() < 0.5
 
 
 def test_segmentor_runner_gives_the_pytorch_label_maps(tmp_path):
