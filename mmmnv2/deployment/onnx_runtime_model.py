@@ -35,6 +35,8 @@ class ONNXRuntimeModel(BaseModel):
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = num_threads or 0
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle onnxruntime threads would spin on the cores the pre- and post-processing need next.
+        options.add_session_config_entry('session.intra_op.allow_spinning', '0')
         self.onnx_file = onnx_file
         self.session = onnxruntime.InferenceSession(onnx_file, options, providers=['CPUExecutionProvider'])
         metadata = self.session.get_modelmeta().custom_metadata_map
