@@ -1,4 +1,5 @@
 """The README's main command, end to end (slow: it trains both toy models, about 12 minutes on 2 cores)."""
+import glob
 import os.path as osp
 import re
 import subprocess
@@ -19,4 +20,7 @@ def test_main_job_trains_and_evaluates_both_toy_models(tmp_path):
     seg = float(re.search(r'seg: mIoU = ([0-9.]+)', out).group(1))
     assert det >= 0.5 and seg >= 50
     for task in ('det', 'seg'):
-        assert osp.exists(osp.join(tmp_path, 'work', task, 'last_checkpoint'))
+        work_dir = osp.join(tmp_path, 'work', task)
+        assert osp.exists(osp.join(work_dir, 'last_checkpoint')) and osp.exists(osp.join(work_dir, 'curves.png'))
+        pictures = glob.glob(osp.join(work_dir, 'predictions', '**', '*.[jp][pn]g'), recursive=True)
+        assert len(pictures) == 32, pictures  # every val image, drawn with its predictions

@@ -50,22 +50,26 @@ def add_wide_copy(image: str, out: Path) -> str:
     return str(out)
 
 
+def toy_case(root: Path, task: str):
+    """(random-weight checkpoint, [folder of toy val images, a non-square image]) for 'det' or 'seg'."""
+    if task == 'det':
+        generate_detection(str(root / 'data'), num_train=0, num_val=3)
+        config, folder, first = DET_CONFIG, str(root / 'data' / 'val'), '000000.jpg'
+    else:
+        generate_segmentation(str(root / 'data'), num_train=0, num_val=2)
+        config, folder, first = SEG_CONFIG, str(root / 'data' / 'JPEGImages'), 'val_000000.jpg'
+    wide = add_wide_copy(osp.join(folder, first), root / 'wide.jpg')
+    return random_checkpoint(config, root / f'{task}.pth'), [folder, wide]
+
+
 @pytest.fixture(scope='module')
 def det_case(tmp_path_factory):
-    root = tmp_path_factory.mktemp('det')
-    generate_detection(str(root / 'data'), num_train=0, num_val=3)
-    folder = str(root / 'data' / 'val')
-    wide = add_wide_copy(osp.join(folder, '000000.jpg'), root / 'wide.jpg')
-    return random_checkpoint(DET_CONFIG, root / 'ssdlite.pth'), [folder, wide]
+    return toy_case(tmp_path_factory.mktemp('det'), 'det')
 
 
 @pytest.fixture(scope='module')
 def seg_case(tmp_path_factory):
-    root = tmp_path_factory.mktemp('seg')
-    generate_segmentation(str(root / 'data'), num_train=0, num_val=2)
-    folder = str(root / 'data' / 'JPEGImages')
-    wide = add_wide_copy(osp.join(folder, 'val_000000.jpg'), root / 'wide.jpg')
-    return random_checkpoint(SEG_CONFIG, root / 'deeplab.pth'), [folder, wide]
+    return toy_case(tmp_path_factory.mktemp('seg'), 'seg')
 
 
 def images_of(inputs):
@@ -176,8 +180,6 @@ def test_crafted_checkpoint_is_refused(det_case, tmp_path):
 
 @pytest.mark.parametrize('task', ['detection', 'segmentation'])
 def test_onnx_model_gives_the_checkpoints_results(det_case, seg_case, tmp_path, task):
-    if importlib.util.find_spec('mmmnv2.deployment') is None:
-        pytest.skip('mmmnv2.deployment (ONNX export and runner) is not there yet')
     from mmmnv2.deployment import export_onnx
     config, (checkpoint, inputs) = (DET_CONFIG, det_case) if task == 'detection' else (SEG_CONFIG, seg_case)
     inputs = inputs[:1]  # the toy images (the ONNX network has the config's fixed input size)

@@ -25,6 +25,17 @@ TASKS = {
 }
 
 
+def data_options(task: str, data_root: str) -> List[str]:
+    """``--cfg-options`` pointing the toy config's loaders (and detection's evaluators) at ``data_root``."""
+    root = osp.abspath(data_root) + '/'
+    options = [f'{loader}.dataset.data_root={root}' for loader in ('train_dataloader', 'val_dataloader',
+                                                                   'test_dataloader')]
+    if task == 'det':  # CocoMetric reads the annotations itself
+        options += [f'{evaluator}.ann_file={root}annotations/instances_val.json'
+                    for evaluator in ('val_evaluator', 'test_evaluator')]
+    return options
+
+
 def run(args: List[str], log_path: str) -> None:
     """Run a tool, showing its progress lines and keeping its full output in ``log_path``."""
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', '1'))
@@ -92,11 +103,13 @@ def main() -> None:
             subprocess.run([sys.executable, 'tools/misc/generate_toy_data.py', '--task', task, '--out', args.data],
                            cwd=REPO, check=True)
         print(f'[{task}] training {osp.relpath(config, REPO)} -> {work_dir}', flush=True)
-        run(['tools/train.py', config, '--work-dir', work_dir], osp.join(work_dir, 'train_output.log'))
+        options = ['--cfg-options', *data_options(task, data_root)]
+        run(['tools/train.py', config, '--work-dir', work_dir, *options], osp.join(work_dir, 'train_output.log'))
         with open(osp.join(work_dir, 'last_checkpoint')) as f:
             checkpoint = f.read().strip()
         print(f'[{task}] testing {checkpoint}', flush=True)
-        run(['tools/test.py', config, checkpoint, '--work-dir', work_dir, '--show-dir', 'predictions'],
+        pictures = osp.join(work_dir, 'predictions')  # absolute: MMSegmentation takes --show-dir from the cwd
+        run(['tools/test.py', config, checkpoint, '--work-dir', work_dir, '--show-dir', pictures, *options],
             osp.join(work_dir, 'test_output.log'))
         metrics = latest_metrics(work_dir)
         print(f'[{task}] curves: {plot_curves(work_dir, key)}', flush=True)
