@@ -69,12 +69,20 @@ def test_mmdetection_test_tool_and_inferencer_run_our_config(trained_detector, d
     from mmdet.apis import DetInferencer
     inferencer = DetInferencer(model=CONFIG, weights=osp.join(trained_detector, 'iter_600.pth'), device='cpu',
                                show_progress=False)
-    image = sorted(glob.glob(osp.join(det_toy_data, 'val', '*.jpg')))[0]
-    output = inferencer(image, out_dir=str(tmp_path / 'inferencer'), no_save_pred=False)
-    prediction = output['predictions'][0]
-    assert prediction['labels'] and max(prediction['scores']) > 0.5
-    assert glob.glob(str(tmp_path / 'inferencer' / 'vis' / '*.jpg'))
-    assert glob.glob(str(tmp_path / 'inferencer' / 'preds' / '*.json'))
+    images = sorted(glob.glob(osp.join(det_toy_data, 'val', '*.jpg')))[:8]
+    output = inferencer(images, out_dir=str(tmp_path / 'inferencer'), no_save_pred=False)
+    predictions = output['predictions']
+    # A trained model: confident detections on the val images (single images may hold only hard objects).
+    assert max(max(p['scores']) for p in predictions) > 0.5
+    assert len(glob.glob(str(tmp_path / 'inferencer' / 'vis' / '*.jpg'))) == len(images)
+    assert len(glob.glob(str(tmp_path / 'inferencer' / 'preds' / '*.json'))) == len(images)
+    # The same detections as our own inference path with the same checkpoint.
+    from mmmnv2.apis import inference, init_model
+    model = init_model(CONFIG, osp.join(trained_detector, 'iter_600.pth'), 'cpu')
+    for prediction, (_, sample) in zip(predictions, inference(model, images), strict=True):
+        ours = sample.pred_instances
+        assert prediction['labels'][:5] == ours.labels[:5].tolist()
+        assert torch.allclose(torch.tensor(prediction['bboxes'][:5]), ours.bboxes[:5], atol=1e-2)
 
 
 def test_interrupted_training_resumes_from_last_checkpoint(det_toy_data, tmp_path):
