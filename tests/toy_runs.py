@@ -60,3 +60,13 @@ def reported(metric: str, output: str) -> float:
     match = re.findall(rf'{re.escape(metric)}: ([0-9.]+)', output)
     assert match, output[-3000:]
     return float(match[-1])
+
+
+def untrained_checkpoint(config: str, path: str) -> str:
+    """Save the config's model with its initial (untrained) weights as a checkpoint; return the path."""
+    import torch
+
+    from mmmnv2.deployment.export import build_model
+    model, _ = build_model(Config.fromfile(config), None)
+    torch.save({'state_dict': model.state_dict()}, path)
+    return path

@@ -15,7 +15,14 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
-from ..utils import build_host_model, config_dataset_meta, fuse_conv_bn_layers, refuse_unsafe_checkpoint, setup_host
+from ..utils import (
+    build_host_model,
+    config_dataset_meta,
+    drop_pretrained,
+    fuse_conv_bn_layers,
+    refuse_unsafe_checkpoint,
+    setup_host,
+)
 from .utils import (
     INPUT_NAME,
     META_DATASET_META,
@@ -60,9 +67,7 @@ def build_model(cfg: Config, checkpoint: Optional[str]) -> Tuple[nn.Module, Dict
     A checkpoint that does not fit the model is refused with the missing, unexpected and mis-shaped keys listed.
     """
     cfg = copy.deepcopy(cfg)
-    # Weights come from the checkpoint (or stay random): nothing to download.
-    cfg.model.pop('pretrained', None)
-    cfg.model.get('backbone', {}).pop('init_cfg', None)
+    drop_pretrained(cfg.model)  # weights come from the checkpoint (or stay random): nothing to download
     model = build_host_model(cfg)
     dataset_meta = config_dataset_meta(cfg)
     if checkpoint is None:

@@ -6,7 +6,7 @@ from mmengine.config import Config, ConfigDict
 from mmengine.model import BaseModel
 from mmengine.registry import init_default_scope
 
-from ..utils import config_dataset_meta, setup_host
+from ..utils import config_dataset_meta, drop_pretrained, setup_host
 from .utils import fixed_input_size
 
 RUNNERS = {'mmdet': 'mmmnv2.ONNXRuntimeDetector', 'mmseg': 'mmmnv2.ONNXRuntimeSegmentor'}
@@ -15,7 +15,7 @@ RUNNERS = {'mmdet': 'mmmnv2.ONNXRuntimeDetector', 'mmseg': 'mmmnv2.ONNXRuntimeSe
 def onnx_model_cfg(cfg: Config, onnx_file: str, num_threads: Optional[int] = None) -> ConfigDict:
     """A ``model`` config that runs ``onnx_file`` in place of the config's model (same pre- and post-processing)."""
     model = copy.deepcopy(cfg.model)
-    model.get('backbone', {}).pop('init_cfg', None)
+    drop_pretrained(model)  # the runner's host model only post-processes; its weights are never used
     return ConfigDict(type=RUNNERS[setup_host(cfg)], onnx_file=onnx_file, model=model,
                       input_size=fixed_input_size(cfg), num_threads=num_threads)
 

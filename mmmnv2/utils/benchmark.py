@@ -38,7 +38,7 @@ from mmengine.structures import InstanceData, PixelData
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from .complexity import config_input_size
-from .host import build_host_model, setup_host
+from .host import build_host_model, drop_pretrained, setup_host
 from .inference import optimize_for_inference
 
 # The closest model each host ships (REFERENCE §2 and §3: neither is the paper's model).
@@ -79,24 +79,6 @@ class BenchmarkSettings:
 def load_config(path: str) -> Config:
     """A config file, or a host's own config named ``mmdet::...`` / ``mmseg::...``."""
     return get_config(path) if '::' in path else Config.fromfile(path)
-
-
-def drop_pretrained(cfg: dict) -> None:
-    """Remove every pretrained-weights setting from a model config, in place: benchmarks need no download."""
-    if not isinstance(cfg, dict):
-        if isinstance(cfg, list):
-            for item in cfg:
-                drop_pretrained(item)
-        return
-    if cfg.get('pretrained') is not None:
-        cfg['pretrained'] = None
-    init_cfg = cfg.get('init_cfg')
-    if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
-        cfg['init_cfg'] = None
-    elif isinstance(init_cfg, list):
-        cfg['init_cfg'] = [c for c in init_cfg if c.get('type') != 'Pretrained']
-    for value in cfg.values():
-        drop_pretrained(value)
 
 
 @contextlib.contextmanager

@@ -30,6 +30,24 @@ def build_host_model(cfg: Config) -> nn.Module:
     return revert_sync_batchnorm(model).eval()
 
 
+def drop_pretrained(cfg: dict) -> None:
+    """Remove every pretrained-weights setting from a model config, in place: benchmarks need no download."""
+    if not isinstance(cfg, dict):
+        if isinstance(cfg, list):
+            for item in cfg:
+                drop_pretrained(item)
+        return
+    if cfg.get('pretrained') is not None:
+        cfg['pretrained'] = None
+    init_cfg = cfg.get('init_cfg')
+    if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+        cfg['init_cfg'] = None
+    elif isinstance(init_cfg, list):
+        cfg['init_cfg'] = [c for c in init_cfg if c.get('type') != 'Pretrained']
+    for value in cfg.values():
+        drop_pretrained(value)
+
+
 def config_dataset_meta(cfg: Config) -> Dict:
     """Class names and palette of the config's test data set: its ``metainfo``, else its dataset class's."""
     dataset = cfg.test_dataloader.dataset

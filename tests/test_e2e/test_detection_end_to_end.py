@@ -14,7 +14,7 @@ import pytest
 import torch
 from toy_runs import DET_CONFIG as CONFIG
 from toy_runs import det_data_options as data_options
-from toy_runs import reported, run_tool, scalars
+from toy_runs import reported, run_tool, scalars, untrained_checkpoint
 
 LEARNED_MAP50 = 0.5  # threshold the toy model must reach; an untrained one scores ~0
 UNTRAINED_MAP50 = 0.05
@@ -45,14 +45,7 @@ def test_test_tool_reproduces_final_validation(trained_detector, det_toy_data, t
 
 
 def test_untrained_detector_scores_near_zero(det_toy_data, tmp_path):
-    from mmdet.registry import MODELS
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    init_default_scope('mmdet')
-    model = MODELS.build(Config.fromfile(CONFIG).model)
-    model.init_weights()
-    checkpoint = str(tmp_path / 'untrained.pth')
-    torch.save({'state_dict': model.state_dict()}, checkpoint)
+    checkpoint = untrained_checkpoint(CONFIG, str(tmp_path / 'untrained.pth'))
     result = run_tool('tools/test.py', CONFIG, checkpoint, '--work-dir', str(tmp_path),
                       '--cfg-options', *data_options(det_toy_data))
     assert reported(METRIC, result.stdout + result.stderr) < UNTRAINED_MAP50

@@ -11,11 +11,10 @@ import re
 
 import pytest
 import torch
-from mmengine.config import Config
 from toy_runs import SEG_CONFIG as CONFIG
 from toy_runs import SEG_INTERRUPTED_AT as INTERRUPTED_AT
 from toy_runs import SEG_MAX_ITERS as MAX_ITERS
-from toy_runs import reported, run_tool, scalars
+from toy_runs import reported, run_tool, scalars, untrained_checkpoint
 from toy_runs import seg_data_options as data_options
 
 LEARNED_MIOU = 50.0  # threshold the toy model must reach
@@ -68,13 +67,7 @@ def test_tta_runs_the_configs_scales_and_flips(trained_segmentor, seg_toy_data, 
 
 
 def test_untrained_segmentor_scores_far_below(seg_toy_data, tmp_path):
-    from mmengine.registry import init_default_scope
-    from mmseg.registry import MODELS
-    init_default_scope('mmseg')
-    model = MODELS.build(Config.fromfile(CONFIG).model)
-    model.init_weights()
-    checkpoint = str(tmp_path / 'untrained.pth')
-    torch.save({'state_dict': model.state_dict()}, checkpoint)
+    checkpoint = untrained_checkpoint(CONFIG, str(tmp_path / 'untrained.pth'))
     result = run_tool('tools/test.py', CONFIG, checkpoint, '--work-dir', str(tmp_path),
                       '--cfg-options', *data_options(seg_toy_data))
     assert reported('mIoU', result.stdout + result.stderr) < UNTRAINED_MIOU
