@@ -6,6 +6,7 @@ own names (``type='MobileNetV2'``) keep resolving to the host classes.
 """
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import OPTIMIZERS as MMENGINE_OPTIMIZERS
 from mmengine.registry import TASK_UTILS as MMENGINE_TASK_UTILS
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import Registry
@@ -14,3 +15,4 @@ MODELS = Registry('model', parent=MMENGINE_MODELS, scope='mmmnv2', locations=['m
 TASK_UTILS = Registry('task util', parent=MMENGINE_TASK_UTILS, scope='mmmnv2', locations=['mmmnv2.models'])
 DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope='mmmnv2', locations=['mmmnv2.datasets'])
 TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, scope='mmmnv2', locations=['mmmnv2.datasets'])
+OPTIMIZERS = Registry('optimizer', parent=MMENGINE_OPTIMIZERS, scope='mmmnv2', locations=['mmmnv2.engine'])

@@ -1,4 +1,5 @@
 """Shared helpers of the tests that train the toy models through the tools users run."""
+import functools
 import glob
 import json
 import os
@@ -9,6 +10,8 @@ import sys
 from typing import Dict, List, Optional, Tuple
 
 from mmengine.config import Config
+
+from mmmnv2.datasets import data_root_options
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DET_CONFIG = osp.join(REPO, 'configs/ssdlite/ssdlite_mobilenetv2_1xb8-600i_toyshapes-192x192.py')
@@ -29,19 +32,9 @@ def run_tool(*args: str, check: bool = True, env: Optional[Dict[str, str]] = Non
     return result
 
 
-def det_data_options(root: str) -> List[str]:
-    """``--cfg-options`` pointing the toy detection config's loaders and evaluators at ``root``."""
-    root = root.rstrip('/') + '/'
-    return [f'{loader}.dataset.data_root={root}' for loader in ('train_dataloader', 'val_dataloader',
-                                                                 'test_dataloader')] + [
-        f'{evaluator}.ann_file={root}annotations/instances_val.json' for evaluator in ('val_evaluator',
-                                                                                        'test_evaluator')]
-
-
-def seg_data_options(root: str) -> List[str]:
-    """``--cfg-options`` pointing the toy segmentation config's loaders at ``root``."""
-    return [f'{loader}.dataset.data_root={root}' for loader in ('train_dataloader', 'val_dataloader',
-                                                                 'test_dataloader')]
+# ``--cfg-options`` pointing each toy config's loaders (and detection's evaluators) at a generated data set
+det_data_options = functools.partial(data_root_options, DET_CONFIG)
+seg_data_options = functools.partial(data_root_options, SEG_CONFIG)
 
 
 def scalars(work_dir: str, metric: str) -> Tuple[List[dict], List[dict]]:
@@ -70,3 +63,32 @@ def untrained_checkpoint(config: str, path: str) -> str:
     model, _ = build_model(Config.fromfile(config), None)
     torch.save({'state_dict': model.state_dict()}, path)
     return path
+
+
+_TOOL_CHAIN = r'''
+import json, runpy, sys
+from mmengine.visualization import Visualizer
+for argv in json.loads(sys.argv[1]):
+    print('=== running', argv[0], flush=True)
+    sys.argv = argv
+    Visualizer._instance_dict.clear()  # each run builds its own visualizer, as in a fresh process
+    try:
+        runpy.run_path(argv[0], run_name='__main__')
+    except SystemExit as exit:
+        if exit.code:
+            raise
+'''
+
+
+def run_tools_in_one_process(invocations: List[List[str]]) -> str:
+    """Run several tools (``[script, *args]`` each) one after the other in one Python process; return the log.
+
+    Each runs as ``python script args`` would (``__main__``, its own ``sys.argv``); a failing one stops the chain
+    and fails. One process saves starting Python with torch and the hosts once per tool.
+    """
+    result = run_tool('-c', _TOOL_CHAIN, json.dumps(invocations), check=False)
+    log = result.stdout + result.stderr
+    if result.returncode != 0:
+        raise AssertionError(f'tool chain failed at {re.findall("=== running (.*)", log)[-1:]}:\n'
+                             f'{result.stdout[-3000:]}\n{result.stderr[-6000:]}')
+    return log

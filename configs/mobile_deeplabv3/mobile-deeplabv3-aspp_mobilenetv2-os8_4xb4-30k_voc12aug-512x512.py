@@ -3,14 +3,6 @@
 # 12, 24, 36), with MF = scales 0.5:0.25:1.75 and left-right flip:
 #   python tools/test.py <this config> <checkpoint of the -aspp...-os16 config> --tta
 # Training with this config also works, at OS 8 (not the paper's recipe).
-# Departure: ImageNet initialisation instead of COCO pre-training.
-_base_ = [
-    '../_base_/models/mobile_deeplabv3_mobilenetv2.py',
-    '../_base_/datasets/pascal_voc12_aug_tf-deeplab.py',
-    'mmseg::_base_/default_runtime.py',
-    '../_base_/schedules/schedule_30k_tf-deeplab.py',
-]
-model = dict(
-    backbone=dict(output_stride=8),  # TF eval output_stride 8
-    decode_head=dict(with_aspp=True, output_stride=8))  # paper: ASPP rates doubled at OS 8
+_base_ = './mobile-deeplabv3-aspp_mobilenetv2-os16_4xb4-30k_voc12aug-512x512.py'
+model = dict(backbone=dict(output_stride=8), decode_head=dict(output_stride=8))  # TF eval output_stride 8
 tta_model = dict(type='SegTTAModel')  # paper "MF": softmax averaged over the scales and flips of tta_pipeline

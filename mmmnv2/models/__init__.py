@@ -2,7 +2,9 @@ from .backbones import MobileNetV2
 from .decode_heads import MobileDeepLabV3Head
 from .dense_heads import SSDLiteHead
 from .detectors import SSDLite
+from .losses import TFSigmoidClassificationLoss
 from .necks import SSDLiteNeck
-from .task_modules import SSDLiteAnchorGenerator
+from .task_modules import SSDLiteAnchorGenerator, TFHardExampleMiner
 
-__all__ = ['MobileDeepLabV3Head', 'MobileNetV2', 'SSDLite', 'SSDLiteAnchorGenerator', 'SSDLiteHead', 'SSDLiteNeck']
+__all__ = ['MobileDeepLabV3Head', 'MobileNetV2', 'SSDLite', 'SSDLiteAnchorGenerator', 'SSDLiteHead', 'SSDLiteNeck',
+           'TFHardExampleMiner', 'TFSigmoidClassificationLoss']

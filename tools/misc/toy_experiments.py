@@ -16,6 +16,8 @@ import sys
 import time
 from typing import Dict, List
 
+from mmmnv2.datasets import data_root_options
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 TASKS = {
@@ -23,17 +25,6 @@ TASKS = {
     'det': ('configs/ssdlite/*toyshapes*.py', 'toyshapes_det', 'coco/bbox_mAP_50', 'bbox mAP@0.5'),
     'seg': ('configs/mobile_deeplabv3/*toyshapes*.py', 'toyshapes_seg', 'mIoU', 'mIoU'),
 }
-
-
-def data_options(task: str, data_root: str) -> List[str]:
-    """``--cfg-options`` pointing the toy config's loaders (and detection's evaluators) at ``data_root``."""
-    root = osp.abspath(data_root) + '/'
-    options = [f'{loader}.dataset.data_root={root}' for loader in ('train_dataloader', 'val_dataloader',
-                                                                   'test_dataloader')]
-    if task == 'det':  # CocoMetric reads the annotations itself
-        options += [f'{evaluator}.ann_file={root}annotations/instances_val.json'
-                    for evaluator in ('val_evaluator', 'test_evaluator')]
-    return options
 
 
 def run(args: List[str], log_path: str) -> None:
@@ -103,7 +94,7 @@ def main() -> None:
             subprocess.run([sys.executable, 'tools/misc/generate_toy_data.py', '--task', task, '--out', args.data],
                            cwd=REPO, check=True)
         print(f'[{task}] training {osp.relpath(config, REPO)} -> {work_dir}', flush=True)
-        options = ['--cfg-options', *data_options(task, data_root)]
+        options = ['--cfg-options', *data_root_options(config, data_root)]
         run(['tools/train.py', config, '--work-dir', work_dir, *options], osp.join(work_dir, 'train_output.log'))
         with open(osp.join(work_dir, 'last_checkpoint')) as f:
             checkpoint = f.read().strip()

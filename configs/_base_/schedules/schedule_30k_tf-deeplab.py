@@ -1,10 +1,16 @@
-# TF DeepLab's recipe for Mobile DeepLabv3 on PASCAL VOC train_aug (REFERENCE §3): SGD momentum 0.9, base lr 0.007,
-# poly decay (power 0.9) to 0 over 30k steps, weight decay 4e-5, batch 16 in total.
+# TF DeepLab's recipe for Mobile DeepLabv3 on PASCAL VOC train_aug (deeplab/train.py flags, deeplab/g3doc/
+# model_zoo.md): SGD momentum 0.9, base lr 0.007, poly decay (power 0.9) to 0 over 30k steps, weight decay 4e-5,
+# batch 16 in total.
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='SGD', lr=0.007, momentum=0.9, weight_decay=4e-5),  # TF: base_learning_rate, momentum, wd
-    # TF-slim MobileNet scopes put L2 on conv weights only (regularize_depthwise=False); BN and biases not decayed
-    paramwise_cfg=dict(norm_decay_mult=0., bias_decay_mult=0., dwconv_decay_mult=0.))
+    paramwise_cfg=dict(
+        # TF deeplab/utils/train_utils.py get_model_gradient_multipliers: every variable named 'biases' (here the
+        # classifier's; BN offsets are 'beta' in TF and stay at x1 here too) learns at twice the rate.
+        bias_lr_mult=2.0,
+        # TF-slim scopes put L2 on conv weights only (regularize_depthwise=False): no decay on BN, biases or
+        # depthwise kernels.
+        norm_decay_mult=0., bias_decay_mult=0., dwconv_decay_mult=0.))
 param_scheduler = [
     # TF learning_policy 'poly', learning_power 0.9, end_learning_rate 0
     dict(type='PolyLR', eta_min=0., power=0.9, begin=0, end=30000, by_epoch=False),

@@ -5,19 +5,30 @@ for box deltas. That is MMDetection's ``SSDHead`` with ``use_depthwise=True``; t
 the TF Object Detection API anchors (``SSDLiteAnchorGenerator``: 3 boxes on the first map, 6 elsewhere), box coder
 stds (0.1, 0.1, 0.2, 0.2) (TF scales 10, 10, 5, 5), BN eps 1e-3, ReLU6.
 
-Training uses ``SSDHead``'s loss: IoU-0.5 matching with each ground truth forced to its best anchor (from
-``train_cfg``), hard negative mining at 3 negatives per positive, smooth-L1 box loss, normalised by the number of
-matches. Departure: classification is softmax cross-entropy over 80 classes + background (MMDetection's SSD loss);
-the TF recipe uses a sigmoid per class with the same 81 outputs.
+Training: IoU-0.5 matching with each ground truth forced to its best anchor (from ``train_cfg``), smooth-L1 box
+loss, both losses summed over the selected anchors and divided by the number of matches in the batch (TF
+``normalize_loss_by_num_matches``, at least 1). Two recipes, chosen by ``loss_cls`` and ``hard_example_miner``:
+
+- TF's (``ssdlite_mobilenet_v2_coco.config``): ``loss_cls=dict(type='mmmnv2.TFSigmoidClassificationLoss')`` (a
+  sigmoid per output, background included) and ``hard_example_miner=dict(type='mmmnv2.TFHardExampleMiner')`` (NMS
+  over the anchors ranked by loss, 3 negatives per positive, at least 3 per image); the scores at test time are
+  sigmoids;
+- MMDetection's (the default): softmax cross-entropy over classes + background and its top-k negatives
+  (``train_cfg.neg_pos_ratio``); softmax scores at test time.
 
 Fix: MMDetection 3.3.0's ``BaseDenseHead._predict_by_feat_single`` reads ``self.loss_cls`` (for custom class
 channels), which ``SSDHead`` never defines, so validation crashed with ``'SSDHead' object has no attribute
-'loss_cls'``. This head declares the cross-entropy it trains with as ``loss_cls``.
+'loss_cls'``. This head declares the loss it trains with as ``loss_cls``.
 """
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
+import torch
+import torch.nn.functional as F
 from mmdet.models.dense_heads import SSDHead
+from mmdet.models.losses import smooth_l1_loss
 from mmdet.registry import MODELS as MMDET_MODELS
+from mmdet.registry import TASK_UTILS as MMDET_TASK_UTILS
+from torch import Tensor
 
 from mmmnv2.registry import MODELS
 
@@ -32,6 +43,10 @@ class SSDLiteHead(SSDHead):
         anchor_generator: Prior generator config; TF's SSD anchors at 320x320 by default.
         bbox_coder: Box coder config; centre/size deltas with TF's scales by default.
         norm_cfg, act_cfg: Layer configs of the depthwise convs.
+        loss_cls: Classification loss: softmax ``CrossEntropyLoss`` (MMDetection's SSD, the default) or
+            ``mmmnv2.TFSigmoidClassificationLoss`` (TF's).
+        hard_example_miner: ``mmmnv2.TFHardExampleMiner`` config to select the anchors as TF does; None keeps
+            MMDetection's top-k negatives (``train_cfg.neg_pos_ratio``).
         train_cfg, test_cfg, init_cfg: As for MMDetection's ``SSDHead``.
     """
 
@@ -42,6 +57,8 @@ class SSDLiteHead(SSDHead):
                  bbox_coder: Optional[dict] = None,
                  norm_cfg: Optional[dict] = None,
                  act_cfg: Optional[dict] = None,
+                 loss_cls: Optional[dict] = None,
+                 hard_example_miner: Optional[dict] = None,
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
@@ -64,4 +81,36 @@ class SSDLiteHead(SSDHead):
         if len(self.in_channels) != self.prior_generator.num_levels:
             raise ValueError(f'in_channels has {len(self.in_channels)} maps but the anchor generator has '
                              f'{self.prior_generator.num_levels} levels')
-        self.loss_cls = MMDET_MODELS.build(dict(type='CrossEntropyLoss', use_sigmoid=False))
+        self.loss_cls = MMDET_MODELS.build(loss_cls if loss_cls is not None else dict(
+            type='CrossEntropyLoss', use_sigmoid=False))
+        self.hard_example_miner = (MMDET_TASK_UTILS.build(hard_example_miner) if hard_example_miner is not None
+                                   else None)
+        self.tf_loss = self.hard_example_miner is not None or getattr(self.loss_cls, 'custom_cls_channels', False)
+
+    def loss_by_feat_single(self, cls_score: Tensor, bbox_pred: Tensor, anchor: Tensor, labels: Tensor,
+                            label_weights: Tensor, bbox_targets: Tensor, bbox_weights: Tensor,
+                            avg_factor: int) -> Tuple[Tensor, Tensor]:
+        """Losses of one image over all its anchors: (classification (1,), box regression).
+
+        MMDetection's computation unless ``loss_cls`` or ``hard_example_miner`` asks for TF's (see the module).
+        """
+        if not self.tf_loss:
+            return super().loss_by_feat_single(cls_score, bbox_pred, anchor, labels, label_weights, bbox_targets,
+                                               bbox_weights, avg_factor)
+        if getattr(self.loss_cls, 'custom_cls_channels', False):
+            cls_losses = self.loss_cls(cls_score, labels, label_weights)
+        else:
+            cls_losses = F.cross_entropy(cls_score, labels, reduction='none') * label_weights
+        loc_losses = smooth_l1_loss(bbox_pred, bbox_targets, bbox_weights, beta=self.train_cfg['smoothl1_beta'],
+                                    reduction='none').sum(-1)
+        positive = (labels >= 0) & (labels < self.num_classes)
+        negative = (labels == self.num_classes) & (label_weights > 0)
+        if self.hard_example_miner is not None:
+            boxes = self.bbox_coder.decode(anchor, bbox_pred.detach())
+            selected = self.hard_example_miner(cls_losses.detach(), loc_losses.detach(), boxes, positive, negative)
+        else:  # MMDetection's choice: every positive and the neg_pos_ratio x as many negatives of highest loss
+            num_negatives = min(int(self.train_cfg['neg_pos_ratio'] * int(positive.sum())), int(negative.sum()))
+            hardest = cls_losses.detach().masked_fill(~negative, -1).topk(num_negatives).indices
+            selected = torch.cat([positive.nonzero().view(-1), hardest])
+        normaliser = max(float(avg_factor), 1.0)  # TF: number of matches in the batch, at least 1
+        return cls_losses[selected].sum()[None] / normaliser, loc_losses[selected].sum() / normaliser

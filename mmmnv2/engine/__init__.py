@@ -1,0 +1,3 @@
+from .optimizers import RMSpropTF
+
+__all__ = ['RMSpropTF']

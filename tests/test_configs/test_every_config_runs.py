@@ -1,0 +1,171 @@
+"""Every config of ``configs/`` trains, resumes and tests through our tools and through the hosts' own tools.
+
+Each config runs a few iterations on real data where it exists (the 79 real COCO val2017 images with the official
+annotations, ``../shared/data/coco_mini_val2017``, for every COCO config) and on a small generated set in the
+data set's own layout otherwise (PASCAL VOC + SBD folders for the VOC configs; the toy layouts for the toy
+configs). Per config, in this order: our ``tools/train.py`` (2 iterations or 1 epoch of 2 images, with
+validation), the host's ``tools/train.py --resume`` (one more iteration or epoch), the host's ``tools/test.py`` and
+our ``tools/test.py`` (``--tta`` where the config has a ``tta_model``). Pretrained weights that cannot be downloaded
+are swapped for a locally made checkpoint of the same backbone through ``--cfg-options``; the configs themselves
+are run as written otherwise, apart from batch size, subset size, iterations and loader workers.
+
+The four tool runs share one Python process per config (``toy_runs.run_tools_in_one_process``): on two cores,
+starting Python with torch and the hosts four times would cost more than the runs themselves.
+"""
+import glob
+import os
+import os.path as osp
+import re
+import shutil
+
+import pytest
+import torch
+from mmengine.config import Config
+from toy_runs import REPO, run_tools_in_one_process
+
+from mmmnv2.datasets import data_root_options, generate_detection, generate_segmentation
+from mmmnv2.datasets.data_root_options import LOADERS, dataset_keys
+
+CONFIGS = sorted(p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
+                 if '_base_' not in p)
+COCO_MINI = osp.join(osp.dirname(REPO), 'shared', 'data', 'coco_mini_val2017')
+# Normalisation each weights source was trained with (RGB): OpenMMLab's, torchvision's and timm's ImageNet
+# MobileNetV2s use ImageNet mean/std; TF-slim's and the TF model zoo's map pixels to [-1, 1].
+IMAGENET = ([123.675, 116.28, 103.53], [58.395, 57.12, 57.375])
+TF_RANGE = ([127.5] * 3, [127.5] * 3)
+WEIGHTS_NORMALISATION = {
+    'download.openmmlab.com/mmclassification/v0/mobilenet_v2/': IMAGENET,
+    'download.pytorch.org/models/mobilenet_v2': IMAGENET,
+    'timm/': IMAGENET,
+    'tf_': TF_RANGE,
+}
+
+
+def host_tool(cfg: Config, name: str) -> str:
+    """The host's own tool (shipped inside the installed mmdet / mmseg package)."""
+    import mmdet
+    import mmseg
+    package = {'mmdet': mmdet, 'mmseg': mmseg}[cfg.default_scope]
+    path = osp.join(osp.dirname(package.__file__), '.mim', 'tools', f'{name}.py')
+    assert osp.exists(path), path
+    return path
+
+
+def pretrained_checkpoint(cfg: Config) -> str:
+    init = cfg.model.backbone.get('init_cfg') or {}
+    return init.get('checkpoint') if init.get('type') == 'Pretrained' else None
+
+
+@pytest.fixture(scope='module')
+def local_imagenet_checkpoint(tmp_path_factory) -> str:
+    """A stand-in for OpenMMLab's ImageNet MobileNetV2 (same keys: ``backbone.*``), made here: nothing downloads."""
+    from mmmnv2.models.backbones import MobileNetV2
+    backbone = MobileNetV2(out_endpoints=('layer_19',))
+    path = str(tmp_path_factory.mktemp('weights') / 'mobilenet_v2_imagenet_stand_in.pth')
+    torch.save({'state_dict': {f'backbone.{k}': v for k, v in backbone.state_dict().items()}}, path)
+    return path
+
+
+@pytest.fixture(scope='module')
+def coco_mini() -> str:
+    if not osp.isdir(COCO_MINI):
+        if os.environ.get('CI') == 'true':
+            pytest.fail(f'{COCO_MINI} is missing')
+        pytest.skip(f'real COCO images not found: {COCO_MINI} (../shared/data/coco_mini_val2017)')
+    return COCO_MINI
+
+
+@pytest.fixture(scope='module')
+def voc_layout(tmp_path_factory) -> str:
+    """A small set in PASCAL VOC 2012 + SBD's layout (train.txt, aug.txt, val.txt; SegmentationClass(Aug))."""
+    root = str(tmp_path_factory.mktemp('VOC2012'))
+    generate_segmentation(root, num_train=4, num_val=2, size=96)
+    shutil.copy(osp.join(root, 'ImageSets', 'Segmentation', 'train.txt'),
+                osp.join(root, 'ImageSets', 'Segmentation', 'aug.txt'))
+    shutil.copytree(osp.join(root, 'SegmentationClass'), osp.join(root, 'SegmentationClassAug'))
+    return root
+
+
+@pytest.fixture(scope='module')
+def toy_det(tmp_path_factory) -> str:
+    root = str(tmp_path_factory.mktemp('toyshapes_det'))
+    generate_detection(root, num_train=4, num_val=2)
+    return root
+
+
+@pytest.fixture(scope='module')
+def toy_seg(tmp_path_factory) -> str:
+    root = str(tmp_path_factory.mktemp('toyshapes_seg'))
+    generate_segmentation(root, num_train=4, num_val=2)
+    return root
+
+
+def short_run_options(cfg: Config, data_root: str, coco: bool) -> list:
+    """Data at ``data_root``, 2 images per loader, batch 2 (BN needs 2 samples on 1x1 maps), no worker processes."""
+    options = data_root_options(cfg, data_root)
+    for loader in LOADERS:
+        options += [f'{loader}.batch_size={2 if loader == "train_dataloader" else 1}',
+                    f'{loader}.num_workers=0', f'{loader}.persistent_workers=False']
+        for key in dataset_keys(cfg[loader]['dataset'], f'{loader}.dataset'):
+            options.append(f'{key}.indices=2')
+            if coco:  # the real images are COCO val2017: train on them too
+                options += [f'{key}.ann_file=annotations/instances_val2017.json', f'{key}.data_prefix.img=val2017/']
+        if cfg[loader]['dataset'].get('type') == 'RepeatDataset':
+            options.append(f'{loader}.dataset.times=1')
+    if coco:
+        options += [f'{e}.ann_file={data_root}/annotations/instances_val2017.json'
+                    for e in ('val_evaluator', 'test_evaluator')]
+    return options
+
+
+@pytest.mark.parametrize('config', CONFIGS, ids=[osp.relpath(c, osp.join(REPO, 'configs')) for c in CONFIGS])
+def test_config_trains_resumes_and_tests_through_both_toolsets(config, local_imagenet_checkpoint, tmp_path,
+                                                               request):
+    cfg = Config.fromfile(config)
+    name = osp.basename(config)
+    coco = '_coco' in name
+    if coco:
+        data_root = request.getfixturevalue('coco_mini')
+    elif 'voc12aug' in name:
+        data_root = request.getfixturevalue('voc_layout')
+    elif 'toyshapes' in name:
+        data_root = request.getfixturevalue('toy_det' if cfg.default_scope == 'mmdet' else 'toy_seg')
+    else:
+        pytest.fail(f'no test data for {name}: add its data set to this test')
+    options = short_run_options(cfg, data_root, coco)
+    if pretrained_checkpoint(cfg):
+        options.append(f'model.backbone.init_cfg.checkpoint={local_imagenet_checkpoint}')
+    by_epoch = cfg.train_cfg.get('type') == 'EpochBasedTrainLoop'
+    length = 'max_epochs' if by_epoch else 'max_iters'
+    work_dir = str(tmp_path / 'work')
+    last = osp.join(work_dir, 'epoch_2.pth' if by_epoch else 'iter_3.pth')
+    tta = ['--tta'] if 'tta_model' in cfg else []
+    runs = [
+        ['tools/train.py', config, '--work-dir', work_dir, '--cfg-options', *options,
+         f'train_cfg.{length}={1 if by_epoch else 2}', f'train_cfg.val_interval={1 if by_epoch else 2}'],
+        [host_tool(cfg, 'train'), config, '--work-dir', work_dir, '--resume', '--cfg-options', *options,
+         f'train_cfg.{length}={2 if by_epoch else 3}', 'train_cfg.val_interval=100'],
+        [host_tool(cfg, 'test'), config, last, '--work-dir', str(tmp_path / 'host_test'), '--cfg-options', *options],
+        ['tools/test.py', config, last, '--work-dir', str(tmp_path / 'our_test'), *tta, '--cfg-options', *options],
+    ]
+    log = run_tools_in_one_process(runs)
+    first = osp.join(work_dir, 'epoch_1.pth' if by_epoch else 'iter_2.pth')
+    assert osp.exists(first) and osp.exists(last), log[-3000:]
+    assert re.search(r'resumed epoch: \d+, iter: \d+', log), log[-3000:]
+    metric = 'coco/bbox_mAP' if cfg.default_scope == 'mmdet' else 'mIoU'
+    # validation during training, then both test tools
+    assert len(re.findall(rf'{re.escape(metric)}: [0-9.]+', log)) >= 3, log[-3000:]
+
+
+@pytest.mark.parametrize('config', CONFIGS, ids=[osp.relpath(c, osp.join(REPO, 'configs')) for c in CONFIGS])
+def test_preprocessing_matches_the_weights_it_starts_from(config):
+    cfg = Config.fromfile(config)
+    preprocessor = cfg.model.data_preprocessor
+    assert preprocessor.get('bgr_to_rgb') is True, 'every weights source here was trained on RGB'
+    checkpoint = pretrained_checkpoint(cfg)
+    if checkpoint is None:  # trained from scratch: any fixed normalisation serves
+        return
+    sources = [norm for marker, norm in WEIGHTS_NORMALISATION.items() if marker in checkpoint]
+    assert len(sources) == 1, f'unknown weights source {checkpoint}: state its normalisation in this test'
+    mean, std = sources[0]
+    assert list(preprocessor.mean) == pytest.approx(mean) and list(preprocessor.std) == pytest.approx(std)
