@@ -9,7 +9,7 @@ EVALUATORS = ('val_evaluator', 'test_evaluator')
 
 
 def _data_root_keys(dataset: dict, key: str) -> List[str]:
-    """Keys of every ``data_root`` in ``dataset``, through wrappers (``dataset=``) and concatenations (``datasets=``)."""
+    """Keys of every ``data_root`` in ``dataset``, through wrappers (``dataset=``) and concatenations."""
     if 'data_root' in dataset:
         return [f'{key}.data_root']
     if isinstance(dataset.get('dataset'), dict):

@@ -46,8 +46,8 @@ def voc(request):
 
 
 def test_segmentation_loss_is_the_mean_over_valid_pixels(voc):
-    from mmseg.structures import SegDataSample
     from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
     cfg, model = voc
     head = model.decode_head
     rng = np.random.default_rng(0)

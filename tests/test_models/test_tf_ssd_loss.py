@@ -69,6 +69,7 @@ def random_image(rng, num_anchors, num_positive):
     deltas = rng.normal(0, 0.5, (num_anchors, 4))
     deltas[1] = deltas[0]
     logits = rng.normal(0, 2, (num_anchors, NUM_CLASSES + 1))
+    logits[0] = logits[1] = [6.0, 6.0, 6.0, -6.0]  # the two duplicates: the hardest negatives of the image
     labels = np.full(num_anchors, NUM_CLASSES)
     labels[rng.choice(np.arange(2, num_anchors), num_positive, replace=False)] = rng.integers(0, NUM_CLASSES,
                                                                                           num_positive)
@@ -78,7 +79,9 @@ def random_image(rng, num_anchors, num_positive):
 
 def build_head(**kwargs):
     init_default_scope('mmdet')
-    return SSDLiteHead(num_classes=NUM_CLASSES, train_cfg=dict(smoothl1_beta=1.0, neg_pos_ratio=3), **kwargs)
+    train_cfg = dict(assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.5, min_pos_iou=0.),
+                     sampler=dict(type='PseudoSampler'), smoothl1_beta=1.0, neg_pos_ratio=3)
+    return SSDLiteHead(num_classes=NUM_CLASSES, train_cfg=train_cfg, **kwargs)
 
 
 TF_HEAD = dict(loss_cls=dict(type='mmmnv2.TFSigmoidClassificationLoss'),

@@ -1,10 +1,11 @@
 # PASCAL VOC 2012 + SBD ("train_aug", 10,582 images) -> VOC 2012 val (1,449), MMSegmentation's layout, with TF
 # DeepLab's augmentation (deeplab/input_preprocess.py) instead of MMSegmentation's: random scale 0.5..2.0 of the
 # original image in steps of 0.25, random 512 crop, left-right flip, no photometric distortion; evaluation on the
-# original image (no resize). Departure: TF crops 513x513 (odd sizes put the
-# stride-16 grid exactly on the corner pixels for its align_corners=True resizing); 512 is kept because the exported
-# ONNX models, the complexity counts and the config names are fixed at 512; the difference is one row and column. Crops smaller than 512 are padded by the model's data preprocessor with the mean pixel and the
-# ignore label, as TF does. mmmnv2.CheckSegMap refuses label maps with values outside the 21 classes + 255.
+# original image (no resize). Crops smaller than 512 are padded by the model's data preprocessor with the mean
+# pixel and the ignore label, as TF does. mmmnv2.CheckSegMap refuses label maps with values outside the 21 classes
+# + 255. Departure: TF crops 513x513 (odd sizes put the stride-16 grid exactly on the corner pixels for its
+# align_corners=True resizing); 512 is kept because the exported ONNX models, the complexity counts and the config
+# names are fixed at 512; the two differ by one row and column of context.
 _base_ = 'mmseg::_base_/datasets/pascal_voc12_aug.py'
 
 num_classes = 21

@@ -11,7 +11,6 @@ MMDetection's ``CrossEntropyLoss(use_sigmoid=True)`` has no background output (i
 anchor is all zeros over the classes), and ``SSDHead`` trains a softmax over classes + background. The layout
 here is MMDetection's SSD layout: the background is the *last* output (index ``num_classes``).
 """
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
