@@ -1,6 +1,4 @@
 """Checkpoints load with torch's weights-only unpickler plus MMEngine's own types; anything else is refused."""
-import os
-
 import numpy as np
 import pytest
 import torch
@@ -22,23 +20,15 @@ def test_mmengine_training_state_loads_with_weights_only(tmp_path):
     assert loaded['message_hub']['runtime_info']['iter'] == 10
 
 
-class _RunsCode:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f'touch {self.marker}',))
-
-
 class _ReachesAttribute:
     def __reduce__(self):  # getattr on an allowed class, but not one of its statistics
         return (getattr, (HistoryBuffer, '__init__'))
 
 
 @pytest.mark.parametrize('payload', ['code', 'attribute'])
-def test_crafted_checkpoints_are_refused(tmp_path, payload):
-    marker = tmp_path / 'ran'
-    obj = _RunsCode(marker) if payload == 'code' else _ReachesAttribute()
+def test_crafted_checkpoints_are_refused(tmp_path, payload, malicious_payload):
+    runs_code, marker = malicious_payload
+    obj = runs_code if payload == 'code' else _ReachesAttribute()
     torch.save({'state_dict': {}, 'meta': obj}, tmp_path / 'evil.pth')
     with pytest.raises(UnsafeCheckpointError, match='Refused to load a checkpoint'):
         with refuse_unsafe_checkpoint():
