@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 import torch
-from conftest import PHOTOS, require, resized_photos, rgb, run_litert
+from google_models import PHOTOS, require, resized_photos, rgb, run_litert
 
 from mmmnv2.converters import MobileNetV2Classifier
 

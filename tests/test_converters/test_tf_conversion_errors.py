@@ -2,7 +2,7 @@
 import shutil
 
 import pytest
-from conftest import DM05_CONFIG, OS16_CONFIG
+from google_models import DM05_CONFIG, OS16_CONFIG
 from mmengine.config import Config
 
 from mmmnv2.converters import ConversionError, convert_tf_file

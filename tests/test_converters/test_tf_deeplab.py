@@ -15,7 +15,8 @@ import sys
 import mmcv
 import numpy as np
 import pytest
-from conftest import DM05_CONFIG, OS16_CONFIG, PHOTOS, ROOT, require, resized_photos, rgb, run_litert
+import torch
+from google_models import DM05_CONFIG, OS16_CONFIG, PHOTOS, ROOT, require, resized_photos, rgb, run_litert
 
 from mmmnv2.apis import inference, init_model
 
@@ -67,6 +68,30 @@ def test_float_deeplab_onnx_export_matches_litert(float_deeplab, tmp_path):
     onnx_file = export_onnx(str(DM05_CONFIG), checkpoint, str(tmp_path / 'deeplab_dm05.onnx'))
     model = init_model(str(DM05_CONFIG), onnx_file)  # our onnxruntime runner, the config's pre/post-processing
     check_float_parity(compare_logits(model, source, photos))
+
+
+def test_same_padding_exports_as_conv_pads_at_even_sizes(float_deeplab, tmp_path):
+    """At an even size TF's 'SAME' pads stride-2 convs 0 before, 1 after: static pads of the ONNX Conv, no Pad."""
+    onnx = require('onnx')
+    onnxruntime = require('onnxruntime')
+    from mmmnv2.deployment import export_onnx
+    _, checkpoint, _ = float_deeplab
+    onnx_file = export_onnx(str(DM05_CONFIG), checkpoint, str(tmp_path / 'even.onnx'), input_size=(256, 256))
+    graph = onnx.load(onnx_file).graph
+    assert not [node.name for node in graph.node if node.op_type == 'Pad']
+    strided_pads = []
+    for node in graph.node:
+        attributes = {attribute.name: list(attribute.ints) for attribute in node.attribute}
+        if node.op_type == 'Conv' and attributes.get('strides') == [2, 2]:
+            strided_pads.append(attributes['pads'])
+    assert strided_pads == [[0, 0, 1, 1]] * 3  # stem, layer_3, layer_5 (output stride 8: no more downsampling)
+    torch_model = init_model(str(DM05_CONFIG), checkpoint, device='cpu')
+    image = torch.rand(1, 3, 256, 256) * 2 - 1
+    with torch.no_grad():
+        expected = torch_model(image, mode='tensor').numpy()
+    session = onnxruntime.InferenceSession(onnx_file, providers=['CPUExecutionProvider'])
+    actual = session.run(None, {session.get_inputs()[0].name: image.numpy()})[0]
+    assert np.abs(actual - expected).max() <= 1e-4 * np.abs(expected).max()
 
 
 @pytest.fixture(scope='module')
