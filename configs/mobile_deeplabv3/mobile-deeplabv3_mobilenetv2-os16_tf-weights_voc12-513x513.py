@@ -15,6 +15,7 @@ head_norm_cfg = dict(type='BN', eps=1e-5, requires_grad=True)  # TF DeepLab mode
 model = dict(
     data_preprocessor=dict(size=(513, 513)),  # TF eval_crop_size 513x513, padded with the mean pixel (0 here)
     backbone=dict(
+        divisible_by=8,  # TF DeepLab at depth multiplier 1: TF-slim's rounding (1 only for other multipliers)
         same_padding=True,  # TF 'SAME' (the same as symmetric at 513's odd sizes; right at any even size)
         norm_cfg=backbone_norm_cfg,
         init_cfg=None),  # weights come from the converted checkpoint

@@ -11,7 +11,8 @@ Three kinds of source, told apart by what ``path`` is:
 - a folder of ``.npy`` files, one per TF-slim variable, named as the variable with the leading ``MobilenetV2/``
   dropped and '/' replaced by '_' (``expanded_conv_3_expand_weights.npy``);
 - a TF checkpoint (``model.ckpt-30000`` with its ``.index`` and ``.data-*`` files), read through TensorFlow, which
-  is an optional dependency (``pip install "mmmnv2[tf]"``).
+  is an optional dependency (``pip install "mmmnv2[tf]"``); a variable's exponential moving average is taken where
+  the checkpoint has one, optimizer slots are left out. This path is not tested here (no TensorFlow).
 
 Arrays keep TF's layout: conv kernels HWIO, depthwise kernels HW(C)(1).
 """
@@ -102,7 +103,10 @@ def _read_tf_checkpoint(prefix: str) -> TFVariables:
     try:
         reader = tf.train.load_checkpoint(prefix)
         names = reader.get_variable_to_shape_map()
-        arrays = {name: np.asarray(reader.get_tensor(name)) for name in names if not TRAINING_VARIABLE.search(name)}
+        # TF evaluates with the moving averages where training kept them (slim's variables_to_restore with EMA).
+        arrays = {name: np.asarray(reader.get_tensor(f'{name}/ExponentialMovingAverage'
+                                                     if f'{name}/ExponentialMovingAverage' in names else name))
+                  for name in names if not TRAINING_VARIABLE.search(name)}
     except Exception as error:  # TensorFlow raises its own error types for corrupt files
         raise ConversionError(f'{prefix}: not a readable TF checkpoint ({error})') from error
     return TFVariables(prefix, 'checkpoint', arrays)
