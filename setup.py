@@ -14,7 +14,7 @@ setup(
     long_description=(HERE / 'README.md').read_text(encoding='utf-8'),
     long_description_content_type='text/markdown',
     license='Apache-2.0',
-    python_requires='>=3.8',
+    python_requires='>=3.10',
     packages=find_packages(include=['mmmnv2', 'mmmnv2.*']),
     include_package_data=True,
     install_requires=[

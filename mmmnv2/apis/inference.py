@@ -35,7 +35,7 @@ from mmengine.runner import load_checkpoint
 from mmengine.structures import BaseDataElement
 from mmengine.visualization import Visualizer
 
-from mmmnv2.utils import build_host_model, config_dataset_meta, refuse_unsafe_checkpoint, setup_host
+from mmmnv2.utils import build_host_model, config_dataset_meta, config_host, refuse_unsafe_checkpoint
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 CHECKPOINT_EXTENSIONS = ('.pth', '.pt')
@@ -87,7 +87,7 @@ def init_model(config: Union[str, Config], model_path: str, device: Optional[str
     checkpoints only): default GPU if there is one, else CPU.
     """
     cfg = Config.fromfile(config) if isinstance(config, str) else config
-    setup_host(cfg)
+    config_host(cfg)  # refuses a config of another library before anything is loaded
     check_model_file(model_path)
     if model_path.lower().endswith(ONNX_EXTENSION):
         from mmmnv2.deployment import init_onnx_model  # needs onnxruntime, only here
@@ -106,9 +106,8 @@ def inference(model: BaseModel, images: Sequence[str], batch_size: int = 1
 
     Segmentation: the images of one batch must have the same size (MMSegmentation stacks them unpadded).
     """
-    host = setup_host(model.cfg)
     transforms = [t for t in model.cfg.test_dataloader.dataset.pipeline if t['type'] not in ANNOTATION_LOADERS]
-    with DefaultScope.overwrite_default_scope(host):
+    with DefaultScope.overwrite_default_scope(config_host(model.cfg).scope):
         pipeline = Compose(transforms)
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size]
@@ -123,7 +122,6 @@ def save_results(model: BaseModel, results: Iterable[Tuple[str, BaseDataElement]
 
     ``score_thr``: detections drawn in the pictures (the JSON has every detection).
     """
-    host = setup_host(model.cfg)
     classes = list(model.dataset_meta['classes'])
     visualizer = _build_visualizer(model)
     records = []
@@ -132,7 +130,7 @@ def save_results(model: BaseModel, results: Iterable[Tuple[str, BaseDataElement]
         picture = osp.join(out_dir, 'vis', osp.basename(image_path))
         preds = osp.join(out_dir, 'preds', _stem(image_path))
         record = dict(img_path=image_path, height=image.shape[0], width=image.shape[1])
-        if host == 'mmdet':
+        if 'pred_instances' in sample:  # detection
             visualizer.add_datasample(_stem(image_path), image, sample, draw_gt=False, pred_score_thr=score_thr,
                                       out_file=picture)
             record.update(_detection_record(sample, classes))
@@ -162,7 +160,7 @@ def _build_visualizer(model: BaseModel) -> Visualizer:
     """The config's visualizer (the host's), with the model's class names and palette; no storage backends."""
     # Visualizers are global instances, one per name: a fresh name lets a process run inference more than once.
     cfg = dict(model.cfg.visualizer, name=f'mmmnv2_inference_{time.time_ns()}', vis_backends=None)
-    with DefaultScope.overwrite_default_scope(setup_host(model.cfg)):
+    with DefaultScope.overwrite_default_scope(config_host(model.cfg).scope):
         visualizer = VISUALIZERS.build(cfg)
     classes = model.dataset_meta['classes']
     # Without a palette, fixed random colours (MMSegmentation's visualizer needs one; MMDetection's does the same).

@@ -5,9 +5,9 @@ import pytest
 import torch
 from torch import nn
 
+from mmmnv2.analysis import count_macs, count_parameters
 from mmmnv2.models.backbones import MobileNetV2
 from mmmnv2.models.backbones.mobilenet_v2 import layer_specs, make_divisible
-from mmmnv2.utils import count_macs, count_parameters
 
 ALL_LAYERS = tuple(f'layer_{n}' for n in range(1, 20))
 ALL_EXPANSIONS = tuple(f'layer_{n}/expansion_output' for n in range(3, 19))
