@@ -92,3 +92,10 @@ def test_tf_checkpoint_without_tensorflow_names_the_extra(tmp_path):
 def test_classifier_without_labels_is_refused(shared_data):
     with pytest.raises(ConversionError, match='labels file'):
         convert_tf_file(str(shared_data / 'tflite' / 'mobilenet_v2_1.0_224_quant.tflite'))
+
+
+def test_tool_exits_with_the_error(shared_data, tf_to_openmmlab, tmp_path):
+    with pytest.raises(SystemExit, match=r'^error: .*does not fit the target model'):
+        tf_to_openmmlab.main([str(shared_data / FLOAT_DEEPLAB), str(tmp_path / 'out.pth'),
+                              '--config', str(OS16_CONFIG)])
+    assert not (tmp_path / 'out.pth').exists()

@@ -210,9 +210,9 @@ class MobileNetV2(BaseModule):
         act_cfg = act_cfg if act_cfg is not None else dict(type='ReLU6')
         layer_cfg = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
         stem = self.layer_specs[0]
-        stem_cfg = dict(layer_cfg, conv_cfg=same_padding_conv_cfg(conv_cfg)) if same_padding and stem.stride > 1 \
-            else layer_cfg
-        self.conv1 = ConvModule(3, stem.out_channels, 3, stride=stem.stride, padding=1, **stem_cfg)
+        stem_conv_cfg = same_padding_conv_cfg(conv_cfg) if same_padding else conv_cfg  # the stem has stride 2
+        self.conv1 = ConvModule(3, stem.out_channels, 3, stride=stem.stride, padding=1,
+                                **dict(layer_cfg, conv_cfg=stem_conv_cfg))
         for stage in range(1, min(num_stages, len(ARCH_SETTINGS)) + 1):
             blocks = [InvertedResidual(s.in_channels, s.out_channels, s.expanded_channels or s.in_channels,
                                        stride=s.stride, dilation=s.dilation, with_cp=with_cp,
