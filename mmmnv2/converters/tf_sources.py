@@ -144,8 +144,9 @@ def _tflite_variables(path: str, data: bytes, tflite) -> TFVariables:
             raise ConversionError(f'{path}: tensor {name} has a type this converter does not read ({tensor.Type()})')
         dtype = np.dtype(dtypes[tensor.Type()]).newbyteorder('<')
         buffer = model.Buffers(tensor.Buffer())
-        if buffer.Offset() > 1:  # large models keep buffers after the flatbuffer
-            raw = data[buffer.Offset():buffer.Offset() + buffer.Size()]
+        offset = buffer.Offset() if hasattr(buffer, 'Offset') else 0  # schema field of newer `tflite` packages
+        if offset > 1:  # large models keep buffers after the flatbuffer
+            raw = data[offset:offset + buffer.Size()]
         else:
             raw = buffer.DataAsNumpy().tobytes() if buffer.DataLength() else b''
         needed = int(np.prod(shape)) * dtype.itemsize
