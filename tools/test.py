@@ -11,17 +11,21 @@ predictions, drawn by the host's visualizer (detection: under ``<work_dir>/<time
 MMDetection does; segmentation: in ``<show_dir>``, as MMSegmentation does). ``--tta``: test-time
 augmentation from the config's ``tta_model`` and ``tta_pipeline``.
 
-CHECKPOINT may also be an ONNX file written by ``tools/deployment/pytorch2onnx.py``: the network then runs in
-onnxruntime, with the config's pre-processing, post-processing and evaluators (``--num-threads``: its threads).
+The checkpoint loads weights-only and strictly: one that does not fit the config's model stops the run before the
+evaluation, listing the missing, unexpected and mis-shaped keys. CHECKPOINT may also be an ONNX file written by
+``tools/deployment/pytorch2onnx.py``: the network then runs in onnxruntime, with the config's pre-processing,
+post-processing and evaluators (``--num-threads``: its threads).
 """
 import argparse
 import os
 import os.path as osp
+import sys
 
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from mmmnv2.utils import refuse_unsafe_checkpoint, setup_cpu_distributed, setup_host
+from mmmnv2.engine import StrictLoadHook
+from mmmnv2.utils import CHECKPOINT_ERRORS, setup_cpu_distributed, setup_host
 
 
 def parse_args() -> argparse.Namespace:
@@ -89,6 +93,7 @@ def main() -> None:
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
 
+    StrictLoadHook.add_to(cfg)
     setup_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
 
@@ -98,8 +103,10 @@ def main() -> None:
             raise ValueError(f'--out must be a .pkl or .pickle file for detection, got {args.out!r}')
         runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
 
-    with refuse_unsafe_checkpoint():
+    try:
         runner.test()
+    except CHECKPOINT_ERRORS as error:
+        sys.exit(f'error: {error}')
 
 
 if __name__ == '__main__':

@@ -38,7 +38,7 @@ from mmengine.structures import InstanceData, PixelData
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from .complexity import config_input_size
-from .host import build_host_model, drop_pretrained, setup_host
+from .host import drop_pretrained, setup_host
 from .inference import optimize_for_inference
 
 # The closest model each host ships (REFERENCE §2 and §3: neither is the paper's model).
@@ -108,9 +108,9 @@ def add_missing_loss_cls(model: torch.nn.Module) -> None:
 
 def build_model(cfg: Config) -> BaseModel:
     """The config's model with random weights (``init_weights``), SyncBN reverted to BN, in eval mode."""
-    model = build_host_model(cfg)
+    from mmmnv2.apis import init_model  # the API sits above the benchmark harness
     with quiet_logger():
-        model.init_weights()
+        model = init_model(cfg, device='cpu')
     if setup_host(cfg) == 'mmdet':
         add_missing_loss_cls(model)
     return model.eval()

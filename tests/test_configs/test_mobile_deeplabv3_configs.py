@@ -9,9 +9,8 @@ import re
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.model import revert_sync_batchnorm
-from mmengine.registry import init_default_scope
 
+from mmmnv2.apis import init_model
 from mmmnv2.datasets import SEG_CLASSES, SEG_PALETTE
 from mmmnv2.models.backbones import MobileNetV2
 
@@ -55,14 +54,7 @@ def pipelines(cfg: Config):
 
 
 def build_model(cfg: Config):
-    from mmseg.registry import MODELS
-    init_default_scope('mmseg')
-    model_cfg = cfg.model.copy()
-    if model_cfg.backbone.get('init_cfg', None) and model_cfg.backbone.init_cfg.get('type') == 'Pretrained':
-        model_cfg.backbone.init_cfg = None  # no download in tests
-    model = revert_sync_batchnorm(MODELS.build(model_cfg))
-    model.init_weights()
-    return model
+    return init_model(cfg, device='cpu')  # initial weights, nothing downloaded
 
 
 def test_table7_rows_all_have_a_config():
