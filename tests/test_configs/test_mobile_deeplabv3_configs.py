@@ -206,6 +206,6 @@ def test_toy_config_runs_offline_on_cpu(name):
         assert part.norm_cfg.type == 'BN'  # one process: no SyncBN
     assert cfg.train_dataloader.dataset.data_root.rstrip('/') == 'data/toyshapes_seg'
     assert cfg.val_evaluator.type == 'IoUMetric'
-    assert cfg.default_hooks.checkpoint.type == 'CheckpointHook'
+    assert cfg.default_hooks.checkpoint.type == 'mmmnv2.VerifiedCheckpointHook'  # atomic, checksummed saves
     assert cfg.visualizer.type == 'SegLocalVisualizer'
     assert cfg.tta_model.type == 'SegTTAModel' and any(t['type'] == 'TestTimeAug' for t in cfg.tta_pipeline)
