@@ -38,10 +38,10 @@ from mmengine.visualization import Visualizer
 from mmmnv2.utils import (
     build_host_model,
     config_dataset_meta,
+    config_host,
     drop_pretrained,
     load_checkpoint_file,
     load_checkpoint_into,
-    setup_host,
 )
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -96,7 +96,7 @@ def init_model(config: Union[str, Config], weights: Optional[str] = None, device
     models only): default GPU if there is one, else CPU.
     """
     cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
-    setup_host(cfg)
+    config_host(cfg)  # refuses a config of another library before anything is loaded
     if weights is not None:
         check_model_file(weights)
         if weights.lower().endswith(ONNX_EXTENSION):
@@ -130,9 +130,8 @@ def inference(model: BaseModel, images: Sequence[str], batch_size: int = 1,
     there as ``on_error(image, error)`` and skipped, and the other images are processed. Segmentation: the images
     of one batch must have the same size (MMSegmentation stacks them unpadded).
     """
-    host = setup_host(model.cfg)
     transforms = [t for t in model.cfg.test_dataloader.dataset.pipeline if t['type'] not in ANNOTATION_LOADERS]
-    with DefaultScope.overwrite_default_scope(host):
+    with DefaultScope.overwrite_default_scope(config_host(model.cfg).scope):
         pipeline = Compose(transforms)
     load, rest = pipeline.transforms[0], Compose(pipeline.transforms[1:])  # the pipeline starts by reading the file
     batch: List[Tuple[str, dict]] = []
@@ -164,7 +163,7 @@ def output_files(cfg: Config, image_path: str, out_dir: str) -> List[str]:
     """The files ``save_results`` writes for ``image_path`` with a model of ``cfg``: picture, JSON (, label map)."""
     picture = osp.join(out_dir, 'vis', osp.basename(image_path))
     preds = osp.join(out_dir, 'preds', _stem(image_path))
-    label_map = [preds + '.png'] if setup_host(cfg) == 'mmseg' else []
+    label_map = [preds + '.png'] if config_host(cfg).task == 'segmentation' else []
     return [picture, preds + '.json', *label_map]
 
 
@@ -174,7 +173,6 @@ def save_results(model: BaseModel, results: Iterable[Tuple[str, BaseDataElement]
 
     ``score_thr``: detections drawn in the pictures (the JSON has every detection).
     """
-    host = setup_host(model.cfg)
     classes = list(model.dataset_meta['classes'])
     visualizer = _build_visualizer(model)
     records = []
@@ -183,7 +181,7 @@ def save_results(model: BaseModel, results: Iterable[Tuple[str, BaseDataElement]
         picture, record_file = output_files(model.cfg, image_path, out_dir)[:2]
         preds = osp.splitext(record_file)[0]
         record = dict(img_path=image_path, height=image.shape[0], width=image.shape[1])
-        if host == 'mmdet':
+        if 'pred_instances' in sample:  # detection
             visualizer.add_datasample(_stem(image_path), image, sample, draw_gt=False, pred_score_thr=score_thr,
                                       out_file=picture)
             record.update(_detection_record(sample, classes))
@@ -225,7 +223,7 @@ def _build_visualizer(model: BaseModel) -> Visualizer:
     """The config's visualizer (the host's), with the model's class names and palette; no storage backends."""
     # Visualizers are global instances, one per name: a fresh name lets a process run inference more than once.
     cfg = dict(model.cfg.visualizer, name=f'mmmnv2_inference_{time.time_ns()}', vis_backends=None)
-    with DefaultScope.overwrite_default_scope(setup_host(model.cfg)):
+    with DefaultScope.overwrite_default_scope(config_host(model.cfg).scope):
         visualizer = VISUALIZERS.build(cfg)
     classes = model.dataset_meta['classes']
     # Without a palette, fixed random colours (MMSegmentation's visualizer needs one; MMDetection's does the same).
