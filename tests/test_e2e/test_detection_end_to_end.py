@@ -97,17 +97,18 @@ def test_interrupted_training_resumes_from_last_checkpoint(det_toy_data, tmp_pat
     assert [s['last_step'] for s in resumed['param_schedulers']] == [20, 20]
 
 
-@pytest.mark.slow  # two tool processes; the refusal itself is proven in-process (tests/test_utils/)
+@pytest.mark.slow  # two tool processes; the same refusals are proven in-process in tests/test_safety/
 def test_malicious_checkpoint_is_refused(det_toy_data, tmp_path, malicious_payload):
     payload, marker = malicious_payload
     checkpoint = tmp_path / 'evil.pth'
     torch.save({'state_dict': {}, 'meta': payload}, checkpoint)
     for tool_args in (['tools/train.py', CONFIG, '--resume', str(checkpoint)],
                       ['tools/test.py', CONFIG, str(checkpoint)]):
+        # The variable users set to load old checkpoints must not re-enable unpickling code.
         result = run_tool(*tool_args, '--work-dir', str(tmp_path / 'work'), '--cfg-options',
-                          *data_options(det_toy_data), check=False)
+                          *data_options(det_toy_data), check=False, env={'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD': '1'})
         assert result.returncode != 0
-        assert 'Refused to load a checkpoint' in result.stderr
+        assert f'Refused to load checkpoint {checkpoint}' in result.stderr
         assert not marker.exists()
 
 
