@@ -82,3 +82,19 @@ def test_init_model_lists_missing_unexpected_and_mis_shaped_keys(toy, tmp_path):
     assert ['missing', 'backbone.conv1.conv.weight', '-', '(32,', '3,', '3,', '3)'] in rows
     assert ['unexpected', 'extra.weight', '(1,)', '-'] in rows
     assert any(row[:2] == ['mis-shaped', 'bbox_head.cls_convs.0.1.weight'] for row in rows)
+
+
+def test_test_time_augmentation_model_is_checked_as_the_model_it_wraps(toy):
+    """``tools/test.py --tta`` tests a TTA wrapper; MMEngine loads into the wrapped model, and so is it checked."""
+    from types import SimpleNamespace
+
+    from mmseg.models import SegTTAModel
+
+    from mmmnv2.engine import StrictLoadHook
+    _, seg_checkpoint, det5 = toy
+    model = init_model(SEG_CONFIG, device='cpu')
+    runner = SimpleNamespace(model=SegTTAModel(module=model), _load_from=seg_checkpoint)
+    StrictLoadHook().after_load_checkpoint(runner, torch.load(seg_checkpoint))  # fits: no error
+    runner._load_from = det5
+    with pytest.raises(CheckpointMismatchError, match=det5):
+        StrictLoadHook().after_load_checkpoint(runner, torch.load(det5))

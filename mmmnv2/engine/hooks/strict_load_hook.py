@@ -1,7 +1,7 @@
 """Refuse, before any weight is copied, a checkpoint that does not fit the model (MMEngine loads non-strictly)."""
 from mmengine.config import Config
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
+from mmengine.model import BaseTTAModel, is_model_wrapper
 
 from mmmnv2.registry import HOOKS
 from mmmnv2.utils.state_dict import check_checkpoint_fits
@@ -34,6 +34,8 @@ class StrictLoadHook(Hook):
         cfg.custom_hooks = hooks + [dict(type='mmmnv2.StrictLoadHook', partial=partial)]
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model = runner.model
+        while is_model_wrapper(model) or isinstance(model, BaseTTAModel):  # MMEngine loads into the inner model
+            model = model.module
         name = getattr(runner, '_load_from', None) or 'the loaded checkpoint'
         check_checkpoint_fits(model, checkpoint, name, partial=self.partial)
