@@ -3,53 +3,41 @@
 The host library follows from the config's ``default_scope`` ('mmdet' or 'mmseg'); the flags are the ones both
 hosts' ``tools/train.py`` accept:
 
-    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--cfg-options k=v ...]
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--partial-load] [--amp] [--cfg-options k=v ...]
                                  [--launcher {none,pytorch,slurm,mpi}]
+
+Checkpoints (``load_from``, ``--resume``, ``Pretrained`` initialisation) load weights-only, and a checksummed
+checkpoint that changed since it was saved is refused. ``load_from`` and ``--resume`` load strictly: a checkpoint
+that does not fit the model stops the run listing the missing, unexpected and mis-shaped keys, unless
+``--partial-load`` (fine-tuning from another model: the skipped keys are printed as a table). ``--resume`` without a
+path resumes from the newest checkpoint of the work dir that is complete and matches its checksum, and says which
+ones it skipped.
 """
 import argparse
-import os
-import os.path as osp
 
-from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
-
-from mmmnv2.utils import refuse_unsafe_checkpoint, setup_cpu_distributed, setup_host
+from mmmnv2.engine import find_resumable_checkpoint, run_config
+from mmmnv2.utils import add_run_arguments, load_run_config
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train a model (MMDetection or MMSegmentation config)')
     parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='the dir to save logs and checkpoints')
     parser.add_argument('--amp', action='store_true', help='enable automatic mixed precision training')
     parser.add_argument('--auto-scale-lr', action='store_true', help='scale the lr with the total batch size')
     parser.add_argument(
         '--resume', nargs='?', type=str, const='auto',
-        help='resume from the given checkpoint, or from the latest one in the work dir when no path is given')
+        help='resume from the given checkpoint, or from the newest usable one in the work dir when no path is given')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override settings of the config, e.g. train_cfg.max_iters=100 (key=value, "[a,b]" for lists)')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
-                        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+        '--partial-load', action='store_true',
+        help='load_from: load the weights that fit the model and print the skipped keys (fine-tuning), instead of '
+             'refusing a checkpoint that does not fit')
+    add_run_arguments(parser)
+    return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    setup_host(cfg)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-
-    # Work dir priority: command line > config > ./work_dirs/<config name>.
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg, _ = load_run_config(args)
 
     if args.amp:
         if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
@@ -64,16 +52,14 @@ def main() -> None:
         cfg.auto_scale_lr.enable = True
 
     if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
+        # MMEngine's own search trusts <work_dir>/last_checkpoint, even when that file is damaged or absent.
+        cfg.load_from = find_resumable_checkpoint(cfg.work_dir)
+        cfg.resume = cfg.load_from is not None
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
 
-    setup_cpu_distributed(cfg, args.launcher)
-    runner = Runner.from_cfg(cfg)
-    with refuse_unsafe_checkpoint():
-        runner.train()
+    run_config(cfg, args.launcher, 'train', partial_load=args.partial_load)
 
 
 if __name__ == '__main__':

@@ -4,5 +4,5 @@
 #   python tools/test.py <this config> <checkpoint of the -aspp...-os16 config> --tta
 # Training with this config also works, at OS 8 (not the paper's recipe).
 _base_ = './mobile-deeplabv3-aspp_mobilenetv2-os16_4xb4-30k_voc12aug-512x512.py'
-model = dict(backbone=dict(output_stride=8), decode_head=dict(output_stride=8))  # TF eval output_stride 8
+model = dict(backbone=dict(output_stride=8))  # TF eval output_stride 8; the head's atrous rates follow
 tta_model = dict(type='SegTTAModel')  # paper "MF": softmax averaged over the scales and flips of tta_pipeline

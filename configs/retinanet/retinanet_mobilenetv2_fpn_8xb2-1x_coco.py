@@ -22,3 +22,5 @@ model = dict(
 train_dataloader = dict(dataset=dict(type='mmmnv2.StrictCocoDataset'))
 val_dataloader = dict(dataset=dict(type='mmmnv2.StrictCocoDataset'))
 test_dataloader = val_dataloader
+# Checkpoints written atomically with a checksum (a crash mid-save leaves the previous one usable)
+default_hooks = dict(checkpoint=dict(type='mmmnv2.VerifiedCheckpointHook'))

@@ -63,7 +63,7 @@ param_scheduler = [
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=100),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=10_000, max_keep_ckpts=3))
+    checkpoint=dict(type='mmmnv2.VerifiedCheckpointHook', by_epoch=False, interval=10_000, max_keep_ckpts=3))
 log_processor = dict(by_epoch=False)
 custom_hooks = [
     dict(type='NumClassCheckHook'),

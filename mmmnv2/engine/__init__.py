@@ -1,3 +1,10 @@
+"""Training-loop pieces: checkpoints written atomically with a checksum, strict checkpoint loading, resuming, and
+TF's RMSProp for the SSDLite recipe."""
+from .atomic_local_backend import AtomicLocalBackend
+from .checkpoint_resume import checkpoint_problem, find_resumable_checkpoint
+from .hooks import StrictLoadHook, VerifiedCheckpointHook
 from .optimizers import RMSpropTF
+from .run_tool import run_config
 
-__all__ = ['RMSpropTF']
+__all__ = ['AtomicLocalBackend', 'RMSpropTF', 'StrictLoadHook', 'VerifiedCheckpointHook', 'checkpoint_problem',
+           'find_resumable_checkpoint', 'run_config']

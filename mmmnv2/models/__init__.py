@@ -4,7 +4,8 @@ from .dense_heads import SSDLiteHead
 from .detectors import SSDLite
 from .losses import TFSigmoidClassificationLoss
 from .necks import SSDLiteNeck
+from .segmentors import MobileDeepLabV3
 from .task_modules import SSDLiteAnchorGenerator, TFHardExampleMiner
 
-__all__ = ['MobileDeepLabV3Head', 'MobileNetV2', 'SSDLite', 'SSDLiteAnchorGenerator', 'SSDLiteHead', 'SSDLiteNeck',
-           'TFHardExampleMiner', 'TFSigmoidClassificationLoss']
+__all__ = ['MobileDeepLabV3', 'MobileDeepLabV3Head', 'MobileNetV2', 'SSDLite', 'SSDLiteAnchorGenerator', 'SSDLiteHead',
+           'SSDLiteNeck', 'TFHardExampleMiner', 'TFSigmoidClassificationLoss']

@@ -1,10 +1,28 @@
-from .complexity import config_input_size, count_macs, count_parameters, forward_macs, tta_area_factor
-from .host import build_host_model, config_dataset_meta, drop_pretrained, setup_cpu_distributed, setup_host
-from .inference import fuse_conv_bn_layers, optimize_for_inference
-from .safe_checkpoint import UnsafeCheckpointError, allow_mmengine_checkpoint_types, refuse_unsafe_checkpoint
+"""Small helpers the rest of the package shares: the host records, configs, checkpoints, conv-BN fusion."""
+from .distributed import setup_cpu_distributed
+from .fuse_conv_bn import fuse_conv_bn_layers, optimize_for_inference
+from .host import HOSTS, Host, build_host_model, config_dataset_meta, config_host
+from .input_size import config_input_size, fixed_input_size
+from .pretrained import drop_pretrained
+from .run_config import add_run_arguments, load_run_config
+from .safe_checkpoint import (
+    CorruptCheckpointError,
+    UnsafeCheckpointError,
+    allow_mmengine_checkpoint_types,
+    file_sha256,
+    load_checkpoint_file,
+    refuse_unsafe_checkpoint,
+    register_safe_checkpoint_loaders,
+    verify_checkpoint_file,
+)
+from .state_dict import CheckpointMismatchError, check_checkpoint_fits, load_checkpoint_into
 
-__all__ = ['config_input_size', 'count_macs', 'count_parameters', 'forward_macs', 'tta_area_factor',
-           'build_host_model', 'config_dataset_meta', 'drop_pretrained', 'setup_cpu_distributed', 'setup_host',
-           'UnsafeCheckpointError',
-           'allow_mmengine_checkpoint_types', 'refuse_unsafe_checkpoint', 'fuse_conv_bn_layers',
-           'optimize_for_inference']
+# What a refused checkpoint raises: the tools report these as errors without a traceback.
+CHECKPOINT_ERRORS = (UnsafeCheckpointError, CorruptCheckpointError, CheckpointMismatchError)
+
+__all__ = ['CHECKPOINT_ERRORS', 'HOSTS', 'CheckpointMismatchError', 'CorruptCheckpointError', 'Host',
+           'UnsafeCheckpointError', 'add_run_arguments', 'allow_mmengine_checkpoint_types', 'build_host_model',
+           'check_checkpoint_fits', 'config_dataset_meta', 'config_host', 'config_input_size', 'drop_pretrained',
+           'file_sha256', 'fixed_input_size', 'fuse_conv_bn_layers', 'load_checkpoint_file', 'load_checkpoint_into',
+           'load_run_config', 'optimize_for_inference', 'refuse_unsafe_checkpoint', 'register_safe_checkpoint_loaders',
+           'setup_cpu_distributed', 'verify_checkpoint_file']

@@ -37,8 +37,8 @@ tta_pipeline = [
          ]),
 ]
 # PASCAL VOC layout; mmseg's PascalVOCDataset accepts only subsets of the 21 VOC classes, so its base class reads the
-# same folders and split files.
-toy_dataset = dict(type='BaseSegDataset', data_root=data_root, metainfo=metainfo, img_suffix='.jpg',
+# same folders and split files (mmmnv2.StrictSegDataset: BaseSegDataset refusing empty splits and missing files).
+toy_dataset = dict(type='mmmnv2.StrictSegDataset', data_root=data_root, metainfo=metainfo, img_suffix='.jpg',
                    seg_map_suffix='.png', data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'))
 train_dataloader = dict(
     num_workers=2, persistent_workers=True,
