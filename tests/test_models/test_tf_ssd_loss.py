@@ -81,7 +81,8 @@ def build_head(**kwargs):
     init_default_scope('mmdet')
     train_cfg = dict(assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5, neg_iou_thr=0.5, min_pos_iou=0.),
                      sampler=dict(type='PseudoSampler'), smoothl1_beta=1.0, neg_pos_ratio=3)
-    return SSDLiteHead(num_classes=NUM_CLASSES, train_cfg=train_cfg, **kwargs)
+    return SSDLiteHead(num_classes=NUM_CLASSES, in_channels=(576, 1280, 512, 256, 256, 128), train_cfg=train_cfg,
+                       **kwargs)
 
 
 TF_HEAD = dict(loss_cls=dict(type='mmmnv2.TFSigmoidClassificationLoss'),
