@@ -32,7 +32,9 @@ setup(
         'numpy',
     ],
     extras_require={
-        'tests': ['pytest>=7', 'ruff>=0.4'],
+        # openmim: `mim search mmmnv2` / `mim train mmmnv2 CONFIG` read model-index.yml. 0.3.7: later versions pull
+        # openxlab, which pins old setuptools, requests and rich and would downgrade them.
+        'tests': ['pytest>=7', 'ruff>=0.4', 'openmim==0.3.7'],
         'deploy': ['onnx>=1.15', 'onnxruntime>=1.17', 'onnxscript>=0.3'],  # onnxscript: torch's ONNX exporter
     },
     classifiers=[

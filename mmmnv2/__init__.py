@@ -1,12 +1,17 @@
 """mmmnv2: the MobileNetV2 paper's backbone, SSDLite and Mobile DeepLabv3 as OpenMMLab components.
 
 Importing the package registers every component in the ``mmmnv2`` registry scope and allow-lists the types MMEngine
-writes into checkpoints, so ``--resume`` works on torch >= 2.6 without turning safe loading off.
+writes into checkpoints, so ``--resume`` works on torch >= 2.6 without turning safe loading off. The registered
+components are also attributes of the package (``mmmnv2.MobileNetV2`` is what ``type='mmmnv2.MobileNetV2'`` builds).
 """
 from . import datasets, deployment, models  # noqa: F401  (registers the components)
+from .datasets import StrictCocoDataset
+from .datasets.transforms import CheckSegMap
+from .models import MobileDeepLabV3Head, MobileNetV2, SSDLite, SSDLiteAnchorGenerator, SSDLiteHead, SSDLiteNeck
 from .utils import allow_mmengine_checkpoint_types
 from .version import __version__
 
 allow_mmengine_checkpoint_types()
 
-__all__ = ['__version__']
+__all__ = ['CheckSegMap', 'MobileDeepLabV3Head', 'MobileNetV2', 'SSDLite', 'SSDLiteAnchorGenerator', 'SSDLiteHead',
+           'SSDLiteNeck', 'StrictCocoDataset', '__version__']

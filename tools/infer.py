@@ -16,9 +16,12 @@ Checkpoints holding anything else than weights and MMEngine's training state are
 """
 import argparse
 import os.path as osp
-from typing import List, Optional
+import time
+from collections import Counter
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 from mmengine.config import Config
+from mmengine.utils import ProgressBar
 
 from mmmnv2.apis import check_model_file, find_images, inference, init_model, save_results
 
@@ -44,12 +47,38 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return args
 
 
+def with_progress(results: Iterable[Tuple], total: int) -> Iterator[Tuple]:
+    """Pass ``results`` through, advancing a progress bar (MMEngine's, as the hosts' inferencers) per image."""
+    bar = ProgressBar(total)
+    for result in results:
+        yield result
+        bar.update()
+    print()
+
+
+def summary(records: List[Dict], seconds: float, score_thr: float) -> str:
+    """What was found over all images: detections above ``score_thr`` per class, or each class's share of pixels."""
+    if records and 'scores' in records[0]:
+        found = Counter(name for r in records for name, s in zip(r['label_names'], r['scores']) if s >= score_thr)
+        what = f'detections with score >= {score_thr:g}: ' + (
+            ', '.join(f'{name} {n}' for name, n in sorted(found.items())) or 'none')
+    else:
+        pixels = Counter()
+        for r in records:
+            pixels.update(r['pixel_counts'])
+        total = sum(pixels.values()) or 1
+        what = 'pixels per class: ' + ', '.join(f'{name} {100 * n / total:.1f}%' for name, n in pixels.items())
+    return f'{len(records)} images in {seconds:.1f} s ({1000 * seconds / max(len(records), 1):.0f} ms each); {what}'
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     model = init_model(Config.fromfile(args.config), args.model, args.device)
-    records = save_results(model, inference(model, args.images, args.batch_size), args.out_dir, args.score_thr)
-    print(f'{len(records)} images: pictures in {osp.join(args.out_dir, "vis")}, '
-          f'results in {osp.join(args.out_dir, "preds")}')
+    start = time.perf_counter()
+    results = with_progress(inference(model, args.images, args.batch_size), len(args.images))
+    records = save_results(model, results, args.out_dir, args.score_thr)
+    print(summary(records, time.perf_counter() - start, args.score_thr))
+    print(f'pictures in {osp.join(args.out_dir, "vis")}, results in {osp.join(args.out_dir, "preds")}')
 
 
 if __name__ == '__main__':
