@@ -15,49 +15,30 @@ CHECKPOINT may also be an ONNX file written by ``tools/deployment/pytorch2onnx.p
 onnxruntime, with the config's pre-processing, post-processing and evaluators (``--num-threads``: its threads).
 """
 import argparse
-import os
-import os.path as osp
 
-from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from mmmnv2.utils import refuse_unsafe_checkpoint, setup_cpu_distributed, setup_host
+from mmmnv2.utils import add_run_arguments, load_run_config, refuse_unsafe_checkpoint, setup_cpu_distributed
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test a model (MMDetection or MMSegmentation config)')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file (.pth), or an exported .onnx file')
-    parser.add_argument('--work-dir', help='the directory to save the metrics file')
     parser.add_argument('--out', help='detection: a .pkl file for the predictions; segmentation: a directory '
                                       'for the predicted label maps')
     parser.add_argument('--show-dir', help='directory for pictures of the predictions (detection: relative to the '
                                            'timestamped run folder in the work dir, as MMDetection)')
     parser.add_argument('--tta', action='store_true', help='test-time augmentation (tta_model, tta_pipeline)')
     parser.add_argument('--num-threads', type=int, help='onnxruntime threads for an .onnx CHECKPOINT')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings of the config (key=value)')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
-                        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_run_arguments(parser)
+    return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    host = setup_host(cfg)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg, host = load_run_config(args)
 
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     if args.checkpoint.endswith('.onnx'):
         from mmmnv2.deployment import onnx_model_cfg
         if args.tta:
@@ -72,11 +53,7 @@ def main() -> None:
         if visualization is None:
             raise ValueError('--show-dir needs a "visualization" hook in default_hooks of the config')
         visualization.draw = True
-        if host == 'mmdet':
-            visualization.test_out_dir = args.show_dir  # as MMDetection's tools/test.py
-        else:
-            visualization.interval = 1  # as MMSegmentation's tools/test.py: every image, saved by the visualizer
-            cfg.visualizer.save_dir = args.show_dir
+        host.apply_show_dir(cfg, args.show_dir)
 
     if args.tta:
         if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
@@ -85,18 +62,11 @@ def main() -> None:
         cfg.model = cfg.tta_model
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
 
-    if args.out is not None and host == 'mmseg':
-        cfg.test_evaluator['output_dir'] = args.out
-        cfg.test_evaluator['keep_results'] = True
+    if args.out is not None:
+        host.apply_out(cfg, args.out)
 
     setup_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
-
-    if args.out is not None and host == 'mmdet':
-        from mmdet.evaluation import DumpDetResults
-        if not args.out.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--out must be a .pkl or .pickle file for detection, got {args.out!r}')
-        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
 
     with refuse_unsafe_checkpoint():
         runner.test()

@@ -33,7 +33,7 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint
 from mmengine.structures import BaseDataElement
 
-from mmmnv2.utils import build_host_model, config_dataset_meta, refuse_unsafe_checkpoint, setup_host
+from mmmnv2.utils import build_host_model, config_dataset_meta, config_host, refuse_unsafe_checkpoint
 from mmmnv2.visualization import draw_sample
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -86,7 +86,7 @@ def init_model(config: Union[str, Config], model_path: str, device: Optional[str
     checkpoints only): default GPU if there is one, else CPU.
     """
     cfg = Config.fromfile(config) if isinstance(config, str) else config
-    setup_host(cfg)
+    config_host(cfg)  # refuses a config of another library before anything is loaded
     check_model_file(model_path)
     if model_path.lower().endswith(ONNX_EXTENSION):
         from mmmnv2.deployment import init_onnx_model  # needs onnxruntime, only here
@@ -108,9 +108,8 @@ def inference(model: BaseModel, images: Sequence[str], batch_size: int = 1
 
     Segmentation: the images of one batch must have the same size (MMSegmentation stacks them unpadded).
     """
-    host = setup_host(model.cfg)
     transforms = [t for t in model.cfg.test_dataloader.dataset.pipeline if t['type'] not in ANNOTATION_LOADERS]
-    with DefaultScope.overwrite_default_scope(host):
+    with DefaultScope.overwrite_default_scope(config_host(model.cfg).scope):
         pipeline = Compose(transforms)
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size]
@@ -125,7 +124,6 @@ def save_results(model: BaseModel, results: Iterable[Tuple[str, BaseDataElement]
 
     ``score_thr``: detections drawn in the pictures (the JSON has every detection).
     """
-    host = setup_host(model.cfg)
     classes = list(model.dataset_meta['classes'])
     palette = model.dataset_meta.get('palette')
     records = []
@@ -136,7 +134,7 @@ def save_results(model: BaseModel, results: Iterable[Tuple[str, BaseDataElement]
         record = dict(img_path=image_path, height=image.shape[0], width=image.shape[1])
         drawn = draw_sample(image, sample, classes, palette, score_thr=score_thr, draw_gt=False)
         mmcv.imwrite(mmcv.rgb2bgr(drawn), picture)
-        if host == 'mmdet':
+        if 'pred_instances' in sample:  # detection
             record.update(_detection_record(sample, classes))
         else:
             record.update(_segmentation_record(sample, classes, preds + '.png'))

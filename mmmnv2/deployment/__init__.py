@@ -5,11 +5,12 @@
 in onnxruntime, then the host's own post-processing, so ``tools/test.py``, the evaluators, the visualisers and
 ``tools/infer.py`` work on either backend. onnx and onnxruntime come with ``pip install 'mmmnv2[deploy]'``.
 """
+from ..utils import fixed_input_size
 from .export import UnsupportedOperatorError, export_onnx
+from .onnx_interface import relative_difference
 from .onnx_runtime_detector import ONNXRuntimeDetector
 from .onnx_runtime_segmentor import ONNXRuntimeSegmentor
 from .runtime import init_onnx_model, onnx_model_cfg
-from .utils import fixed_input_size, relative_difference
 
 __all__ = ['ONNXRuntimeDetector', 'ONNXRuntimeSegmentor', 'UnsupportedOperatorError', 'fixed_input_size',
            'export_onnx', 'init_onnx_model', 'onnx_model_cfg', 'relative_difference']

@@ -18,19 +18,19 @@ from torch import nn
 from ..utils import (
     build_host_model,
     config_dataset_meta,
+    config_host,
     drop_pretrained,
+    fixed_input_size,
     fuse_conv_bn_layers,
     refuse_unsafe_checkpoint,
-    setup_host,
 )
-from .utils import (
+from .onnx_interface import (
     INPUT_NAME,
     META_DATASET_META,
     META_HOST,
-    SEG_OUTPUT_NAME,
-    detection_output_names,
-    fixed_input_size,
+    flatten_outputs,
     import_deploy_dependency,
+    output_names,
 )
 
 
@@ -38,27 +38,18 @@ class UnsupportedOperatorError(RuntimeError):
     """The model uses an operator that ONNX cannot express."""
 
 
-class DetectorNetwork(nn.Module):
-    """Images -> (class scores per level..., box deltas per level...): the detector's ``mode='tensor'``, flat."""
+class Network(nn.Module):
+    """Images -> the model's ``mode='tensor'`` outputs as a flat tuple (``onnx_interface.flatten_outputs``).
 
-    def __init__(self, detector: nn.Module) -> None:
+    Detector: class scores per level, then box deltas per level; segmentor: the decode head's logits.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
         super().__init__()
-        self.detector = detector
+        self.model = model
 
     def forward(self, inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        cls_scores, bbox_preds = self.detector(inputs, mode='tensor')
-        return (*cls_scores, *bbox_preds)
-
-
-class SegmentorNetwork(nn.Module):
-    """Images -> decode-head logits (at the head's resolution): the segmentor's ``mode='tensor'``."""
-
-    def __init__(self, segmentor: nn.Module) -> None:
-        super().__init__()
-        self.segmentor = segmentor
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.segmentor(inputs, mode='tensor')
+        return tuple(flatten_outputs(self.model(inputs, mode='tensor')))
 
 
 def build_model(cfg: Config, checkpoint: Optional[str]) -> Tuple[nn.Module, Dict]:
@@ -109,27 +100,22 @@ def export_onnx(config: Union[str, Config], checkpoint: Optional[str], out_file:
     onnx = import_deploy_dependency('onnx')
     import_deploy_dependency('onnxscript')  # torch's ONNX exporter translates through it
     cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
-    host = setup_host(cfg)
+    host = config_host(cfg)
     height, width = input_size or fixed_input_size(cfg)
     model, dataset_meta = build_model(cfg, checkpoint)
     fuse_conv_bn_layers(model)  # folds every BatchNorm that follows a convolution into its weights
-    network = DetectorNetwork(model) if host == 'mmdet' else SegmentorNetwork(model)
-    network.eval()
+    network = Network(model).eval()
 
     # An example batch of 2 keeps torch.export from specialising a dynamic batch dimension to 1.
     example = torch.zeros(2 if dynamic_batch else 1, 3, height, width)
     with torch.no_grad():
-        outputs = network(example)
-    if host == 'mmdet':
-        output_names = detection_output_names(len(outputs) // 2)
-    else:
-        output_names = (SEG_OUTPUT_NAME,)
+        names = output_names(model(example, mode='tensor'))
     dynamic_shapes = ({0: torch.export.Dim('batch', min=1, max=1024)},) if dynamic_batch else None
     with torch.no_grad():
         program = torch.export.export(network, (example,), dynamic_shapes=dynamic_shapes, strict=False)
         try:
             exported = torch.onnx.export(program, (example,), input_names=[INPUT_NAME],
-                                         output_names=list(output_names), dynamo=True, verbose=False)
+                                         output_names=list(names), dynamo=True, verbose=False)
         except Exception as error:  # the exporter raises its own error types; name the operator and module
             raise UnsupportedOperatorError(describe_export_failure(error, program)) from error
     model_proto = exported.model_proto
@@ -140,7 +126,7 @@ def export_onnx(config: Union[str, Config], checkpoint: Optional[str], out_file:
                 if dim.dim_param == symbol:
                     dim.dim_param = 'batch'
     del model_proto.metadata_props[:]
-    for key, value in ((META_HOST, host), (META_DATASET_META, json.dumps(dataset_meta, default=list))):
+    for key, value in ((META_HOST, host.scope), (META_DATASET_META, json.dumps(dataset_meta, default=list))):
         entry = model_proto.metadata_props.add()
         entry.key, entry.value = key, value
     left = sorted({node.op_type for node in model_proto.graph.node} & {'BatchNormalization'})
@@ -164,7 +150,7 @@ def describe_export_failure(error: Exception, program: 'torch.export.ExportedPro
                 stack = node.meta.get('nn_module_stack') or {}
                 if stack:
                     path, module_type = list(stack.values())[-1]
-                    path = re.sub(r'^(detector|segmentor)\.', '', str(path))
+                    path = re.sub(r'^model\.', '', str(path))
                     name = getattr(module_type, '__name__', str(module_type).split('.')[-1].strip("'>"))
                     return (f'ONNX export failed: operator {operator} in module {path} ({name}) has no ONNX '
                             f'equivalent in the exporter; replace the operator or the module')

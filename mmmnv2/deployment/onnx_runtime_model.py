@@ -8,7 +8,7 @@ import torch
 from mmengine.model import BaseModel
 from mmengine.registry import MODELS
 
-from .utils import INPUT_NAME, META_DATASET_META, META_HOST, import_deploy_dependency
+from .onnx_interface import INPUT_NAME, META_DATASET_META, META_HOST, import_deploy_dependency
 
 ForwardResults = Union[List, Tuple[torch.Tensor, ...], torch.Tensor]
 

@@ -6,24 +6,21 @@ from mmengine.config import Config, ConfigDict
 from mmengine.model import BaseModel
 from mmengine.registry import init_default_scope
 
-from ..utils import config_dataset_meta, drop_pretrained, setup_host
-from .utils import fixed_input_size
-
-RUNNERS = {'mmdet': 'mmmnv2.ONNXRuntimeDetector', 'mmseg': 'mmmnv2.ONNXRuntimeSegmentor'}
+from ..utils import config_dataset_meta, config_host, drop_pretrained, fixed_input_size
 
 
 def onnx_model_cfg(cfg: Config, onnx_file: str, num_threads: Optional[int] = None) -> ConfigDict:
     """A ``model`` config that runs ``onnx_file`` in place of the config's model (same pre- and post-processing)."""
     model = copy.deepcopy(cfg.model)
     drop_pretrained(model)  # the runner's host model only post-processes; its weights are never used
-    return ConfigDict(type=RUNNERS[setup_host(cfg)], onnx_file=onnx_file, model=model,
+    return ConfigDict(type=config_host(cfg).onnx_runner, onnx_file=onnx_file, model=model,
                       input_size=fixed_input_size(cfg), num_threads=num_threads)
 
 
 def init_onnx_model(config: Union[str, Config], onnx_file: str, num_threads: Optional[int] = None) -> BaseModel:
     """The runner for ``onnx_file`` with the config's processing, with ``.cfg`` and ``.dataset_meta`` set."""
     cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
-    init_default_scope(setup_host(cfg))
+    init_default_scope(config_host(cfg).scope)
     from mmengine.registry import MODELS
     model = MODELS.build(onnx_model_cfg(cfg, onnx_file, num_threads))
     model.cfg = cfg

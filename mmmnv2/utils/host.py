@@ -1,22 +1,81 @@
-"""Which OpenMMLab host (MMDetection or MMSegmentation) a config belongs to, and host-stack fixes the tools apply."""
-from typing import Dict
+"""The two OpenMMLab hosts mmmnv2 serves, one record each: everything that differs between them, stated once.
 
-import torch
-import torch.distributed as dist
+A config names its host by ``default_scope`` ('mmdet' or 'mmseg'); ``config_host`` looks the record up, and the
+tools, the exporter, the ONNX runners and the benchmark read what they need from it instead of branching on the
+scope's name.
+"""
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional, Tuple
+
 from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import DATASETS, MODELS, DefaultScope
 from torch import nn
 
-HOSTS = ('mmdet', 'mmseg')
+
+def _mmdet_show_dir(cfg: Config, show_dir: str) -> None:
+    cfg.default_hooks.visualization.test_out_dir = show_dir  # as MMDetection's tools/test.py: under the run folder
 
 
-def setup_host(cfg: Config) -> str:
-    """Return the config's host scope, checking it is one mmmnv2 serves."""
+def _mmseg_show_dir(cfg: Config, show_dir: str) -> None:
+    cfg.default_hooks.visualization.interval = 1  # as MMSegmentation's tools/test.py: every image,
+    cfg.visualizer.save_dir = show_dir  # saved by the visualizer
+
+
+def _mmdet_out(cfg: Config, out: str) -> None:
+    """As MMDetection's tools/test.py: every prediction into one pickle, by ``DumpDetResults``."""
+    if not out.endswith(('.pkl', '.pickle')):
+        raise ValueError(f'--out must be a .pkl or .pickle file for detection, got {out!r}')
+    metrics = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
+    cfg.test_evaluator = [*metrics, dict(type='DumpDetResults', out_file_path=out)]
+
+
+def _mmseg_out(cfg: Config, out: str) -> None:
+    """As MMSegmentation's tools/test.py: the label maps as PNG files in the folder ``out``."""
+    cfg.test_evaluator['output_dir'] = out
+    cfg.test_evaluator['keep_results'] = True
+
+
+@dataclass(frozen=True)
+class Host:
+    """What mmmnv2 needs to know about one host library."""
+    scope: str  # the config's default_scope and the host's registry scope
+    task: str  # 'detection' or 'segmentation'
+    head: str  # the model config's key of the head that predicts the classes
+    data_sample: str  # the host's data sample class, 'module.Class'
+    metric: str  # key of the main metric the host's evaluator logs for our configs
+    post_processing: str  # what runs after the network at test time
+    onnx_runner: str  # registered type of the ONNX Runtime model that returns the host's data samples
+    benchmark_peer: str  # the closest model the host ships (neither is the paper's model)
+    benchmark_batch_size: int  # training batch of the benchmark
+    benchmark_image_size: Optional[Tuple[int, int]]  # decoded image of the end-to-end figures; None: input size
+    apply_show_dir: Callable[[Config, str], None]  # tools/test.py --show-dir, as the host's own tool
+    apply_out: Callable[[Config, str], None]  # tools/test.py --out, as the host's own tool
+
+
+HOSTS: Dict[str, Host] = {
+    'mmdet': Host(
+        scope='mmdet', task='detection', head='bbox_head', data_sample='mmdet.structures.DetDataSample',
+        metric='coco/bbox_mAP_50', post_processing='box decoding + NMS', onnx_runner='mmmnv2.ONNXRuntimeDetector',
+        benchmark_peer='mmdet::ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py', benchmark_batch_size=8,
+        benchmark_image_size=(480, 640),  # (height, width) of a typical COCO image; the test pipeline resizes it
+        apply_show_dir=_mmdet_show_dir, apply_out=_mmdet_out),
+    'mmseg': Host(
+        scope='mmseg', task='segmentation', head='decode_head', data_sample='mmseg.structures.SegDataSample',
+        metric='mIoU', post_processing='resize to the image + argmax', onnx_runner='mmmnv2.ONNXRuntimeSegmentor',
+        benchmark_peer='mmseg::mobilenet_v2/mobilenet-v2-d8_deeplabv3_4xb4-160k_ade20k-512x512.py',
+        benchmark_batch_size=4, benchmark_image_size=None,
+        apply_show_dir=_mmseg_show_dir, apply_out=_mmseg_out),
+}
+
+
+def config_host(cfg: Config) -> Host:
+    """The record of the config's host (its ``default_scope``); ValueError for a scope mmmnv2 does not serve."""
     scope = cfg.get('default_scope', None)
     if scope not in HOSTS:
-        raise ValueError(f'default_scope of the config must be one of {HOSTS} (the host library), got {scope!r}')
-    return scope
+        raise ValueError(f'default_scope of the config must be one of {tuple(HOSTS)} (the host library), '
+                         f'got {scope!r}')
+    return HOSTS[scope]
 
 
 def build_host_model(cfg: Config) -> nn.Module:
@@ -25,27 +84,9 @@ def build_host_model(cfg: Config) -> nn.Module:
     Weights are left as constructed: nothing is downloaded (a ``Pretrained`` init_cfg is read only by
     ``init_weights``); load a checkpoint into the model, or count its parameters and multiply-adds.
     """
-    with DefaultScope.overwrite_default_scope(setup_host(cfg)):
+    with DefaultScope.overwrite_default_scope(config_host(cfg).scope):
         model = MODELS.build(cfg.model)
     return revert_sync_batchnorm(model).eval()
-
-
-def drop_pretrained(cfg: dict) -> None:
-    """Remove every pretrained-weights setting from a model config, in place: benchmarks need no download."""
-    if not isinstance(cfg, dict):
-        if isinstance(cfg, list):
-            for item in cfg:
-                drop_pretrained(item)
-        return
-    if cfg.get('pretrained') is not None:
-        cfg['pretrained'] = None
-    init_cfg = cfg.get('init_cfg')
-    if isinstance(init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
-        cfg['init_cfg'] = None
-    elif isinstance(init_cfg, list):
-        cfg['init_cfg'] = [c for c in init_cfg if c.get('type') != 'Pretrained']
-    for value in cfg.values():
-        drop_pretrained(value)
 
 
 def config_dataset_meta(cfg: Config) -> Dict:
@@ -54,24 +95,5 @@ def config_dataset_meta(cfg: Config) -> Dict:
     meta = dataset.get('metainfo', None) or cfg.get('metainfo', None)
     if meta:
         return dict(meta)
-    with DATASETS.switch_scope_and_registry(setup_host(cfg)) as registry:
+    with DATASETS.switch_scope_and_registry(config_host(cfg).scope) as registry:
         return dict(getattr(registry.get(dataset.type), 'METAINFO', {}))
-
-
-def setup_cpu_distributed(cfg: Config, launcher: str) -> None:
-    """Let ``--launcher pytorch`` run on machines without GPUs.
-
-    MMEngine 0.10.7 assumes GPUs in distributed runs: it calls ``torch.cuda.set_device`` (absent from CPU builds)
-    and wraps the model with ``device_ids=[LOCAL_RANK]`` (which DistributedDataParallel refuses for CPU modules).
-    Without CUDA, start the process group on gloo here (MMEngine then skips its own start) and wrap without device
-    ids. With CUDA nothing changes.
-    """
-    if launcher == 'none' or torch.cuda.is_available():
-        return
-    if launcher != 'pytorch':
-        raise ValueError(f'--launcher {launcher} needs GPUs; on CPU use --launcher pytorch (torchrun)')
-    if not dist.is_initialized():
-        dist.init_process_group(backend='gloo')
-    wrapper = cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel')
-    wrapper['device_ids'] = None
-    cfg.model_wrapper_cfg = wrapper

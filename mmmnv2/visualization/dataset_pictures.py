@@ -9,7 +9,7 @@ from mmengine.dataset import pseudo_collate
 from mmengine.model import BaseModel
 from mmengine.registry import DATASETS, DefaultScope
 
-from mmmnv2.utils import setup_host
+from mmmnv2.utils import config_host
 
 from .pictures import draw_sample
 
@@ -24,7 +24,7 @@ def save_dataset_pictures(model: BaseModel, out_dir: str, *, max_images: Optiona
     original image's pixels, like the predictions.
     """
     cfg = model.cfg
-    with DefaultScope.overwrite_default_scope(setup_host(cfg)):
+    with DefaultScope.overwrite_default_scope(config_host(cfg).scope):
         dataset = DATASETS.build(cfg.test_dataloader.dataset)
     count = len(dataset) if max_images is None else min(max_images, len(dataset))
     classes = model.dataset_meta['classes']

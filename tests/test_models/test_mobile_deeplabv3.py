@@ -10,8 +10,8 @@ from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 
+from mmmnv2.analysis import count_parameters, forward_macs, tta_area_factor
 from mmmnv2.models.decode_heads import MobileDeepLabV3Head
-from mmmnv2.utils import count_parameters, forward_macs, tta_area_factor
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(REPO, 'configs', 'mobile_deeplabv3')

@@ -5,9 +5,9 @@ import pytest
 import torch
 from torch import nn
 
+from mmmnv2.analysis import count_macs, count_parameters
 from mmmnv2.models.backbones import MobileNetV2
 from mmmnv2.models.backbones.mobilenet_v2 import layer_specs, make_divisible
-from mmmnv2.utils import count_macs, count_parameters
 
 ALL_LAYERS = tuple(f'layer_{n}' for n in range(1, 20))
 ALL_EXPANSIONS = tuple(f'layer_{n}/expansion_output' for n in range(3, 19))
@@ -264,3 +264,50 @@ def test_zero_init_residual_makes_residual_blocks_start_as_identity():
     plain = MobileNetV2(out_endpoints=('layer_7',))
     plain.init_weights()
     assert all(b.conv[-1].bn.weight.abs().sum() > 0 for b in plain.modules() if getattr(b, 'use_res_connect', False))
+
+
+def test_divisible_by_one_gives_tf_deeplab_widths():
+    # TF DeepLab at depth multiplier 0.5: c * 0.5 unrounded (layers 3-4: 12 channels, not 16); expansions 6 * 8 = 48
+    # and 6 * 12 = 72 (TF-slim rounds expansions to 8 whatever divisible_by is). Worked by hand from Table 2.
+    model = MobileNetV2(widen_factor=0.5, divisible_by=1, out_endpoints=(1, 2, 3, 4, 7, 11, 14, 17, 18))
+    assert model.out_channels == (16, 8, 12, 12, 16, 32, 48, 80, 160)
+    assert [s.expanded_channels for s in model.layer_specs[2:5]] == [48, 72, 72]
+    # The default keeps TF-slim's rule: 16 channels there.
+    assert MobileNetV2(widen_factor=0.5, out_endpoints=(4,)).out_channels == (16,)
+
+
+@pytest.mark.parametrize('size', [224, 225])
+def test_same_padding_pads_stride_2_convs_like_tf(size):
+    """TF 'SAME' at stride 2: total padding max((ceil(n / 2) - 1) * 2 + 3 - n, 0), the odd pixel after the image."""
+    torch.manual_seed(0)
+    model = MobileNetV2(same_padding=True, out_endpoints=('layer_4',)).eval()
+    image = torch.randn(1, 3, size, size)
+    total = max((-(-size // 2) - 1) * 2 + 3 - size, 0)
+    before, after = total // 2, total - total // 2
+    stem = model.conv1
+    expected = stem.activate(stem.bn(nn.functional.conv2d(nn.functional.pad(image, (before, after, before, after)),
+                                                          stem.conv.weight, stride=2)))
+    with torch.no_grad():
+        assert torch.allclose(stem(image), expected, atol=1e-6)
+        # Depthwise stride-2 conv of layer_3, on an even map of the stem's output size.
+        block = model.layer2[0]
+        hidden = block.conv[0](model.layer1(stem(image)))
+        depthwise = block.conv[1]
+        n = hidden.shape[-1]
+        total = max((-(-n // 2) - 1) * 2 + 3 - n, 0)
+        padded = nn.functional.pad(hidden, (total // 2, total - total // 2, total // 2, total - total // 2))
+        reference = nn.functional.conv2d(padded, depthwise.conv.weight, stride=2, groups=hidden.shape[1])
+        assert torch.allclose(depthwise.conv(hidden), reference, atol=1e-6)
+    symmetric = MobileNetV2(out_endpoints=('layer_4',)).eval()
+    symmetric.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        same_as_symmetric = torch.allclose(symmetric(image)[0], model(image)[0], atol=1e-6)
+    assert same_as_symmetric == (size % 2 == 1)  # odd sizes: TF pads 1 on both sides, as PyTorch does
+
+
+def test_tf_options_keep_parameters_and_default_layers():
+    default, tf_exact = MobileNetV2(), MobileNetV2(same_padding=True, norm_cfg=dict(type='BN', eps=1e-3))
+    assert count_parameters(default) == count_parameters(tf_exact)
+    assert [type(m).__name__ for m in default.modules()].count('Conv2dAdaptivePadding') == 0
+    # The stem and the four stride-2 depthwise convs pad TF's way.
+    assert [type(m).__name__ for m in tf_exact.modules()].count('Conv2dAdaptivePadding') == 5

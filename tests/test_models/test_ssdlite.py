@@ -9,8 +9,8 @@ from mmdet.registry import MODELS
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
+from mmmnv2.analysis import count_parameters, forward_macs
 from mmmnv2.models.task_modules import SSDLiteAnchorGenerator
-from mmmnv2.utils import count_parameters, forward_macs
 
 COCO_CONFIG = 'configs/ssdlite/ssdlite_mobilenetv2_8xb24-600e_coco-320x320.py'
 

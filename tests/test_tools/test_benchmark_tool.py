@@ -12,16 +12,8 @@ import pytest
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmmnv2.utils import optimize_for_inference
-from mmmnv2.utils.benchmark import (
-    DEFAULT_PEERS,
-    ROWS,
-    build_model,
-    drop_pretrained,
-    format_figure,
-    load_config,
-    run_benchmark,
-)
+from mmmnv2.analysis.benchmark import ROWS, build_model, format_figure, load_config, run_benchmark
+from mmmnv2.utils import HOSTS, drop_pretrained, optimize_for_inference
 
 ROOT = Path(__file__).resolve().parents[2]
 DETECTION = 'configs/ssdlite/ssdlite_mobilenetv2_8xb24-600e_coco-320x320.py'
@@ -56,7 +48,7 @@ def test_detection_benchmark_has_every_figure(tmp_path):
     stdout = run_tool(DETECTION, tmp_path / 'det.json', '--onnx-dir', str(tmp_path))
     results = json.loads((tmp_path / 'det.json').read_text())
     check_figures(stdout, results, list(ROWS))
-    assert results['peer']['config'] == DEFAULT_PEERS['mmdet']
+    assert results['peer']['config'] == HOSTS['mmdet'].benchmark_peer
     assert results['ours']['input_size'] == results['peer']['input_size'] == [320, 320]
     # score_thr 0 for both: NMS gets nms_pre boxes and returns max_per_img, whatever the random weights
     assert set(results['ours']['detections'].values()) == {100}
@@ -68,7 +60,7 @@ def test_segmentation_benchmark_has_every_pytorch_figure(tmp_path):
     stdout = run_tool(SEGMENTATION, tmp_path / 'seg.json', '--repeats', '1')  # the peer takes seconds a run
     results = json.loads((tmp_path / 'seg.json').read_text())
     check_figures(stdout, results, [key for key in ROWS if 'onnxruntime' not in key])
-    assert results['peer']['config'] == DEFAULT_PEERS['mmseg']
+    assert results['peer']['config'] == HOSTS['mmseg'].benchmark_peer
     assert results['ours']['input_size'] == results['peer']['input_size'] == [512, 512]
 
 
@@ -86,8 +78,8 @@ def flatten(outputs) -> list:
     return [outputs] if torch.is_tensor(outputs) else [t for output in outputs for t in flatten(output)]
 
 
-@pytest.mark.parametrize('config, size', [(DETECTION, 320), (DEFAULT_PEERS['mmdet'], 320),
-                                          (SEGMENTATION, 128), (DEFAULT_PEERS['mmseg'], 128)])
+@pytest.mark.parametrize('config, size', [(DETECTION, 320), (HOSTS['mmdet'].benchmark_peer, 320),
+                                          (SEGMENTATION, 128), (HOSTS['mmseg'].benchmark_peer, 128)])
 def test_optimized_model_computes_what_the_plain_one_does(config, size):
     cfg = load_config(config)
     drop_pretrained(cfg.model)
@@ -109,7 +101,7 @@ def test_optimized_model_computes_what_the_plain_one_does(config, size):
 
 def test_peer_of_the_other_task_is_refused():
     with pytest.raises(ValueError, match='segmentation config .* compare models of the same task'):
-        run_benchmark(DETECTION, DEFAULT_PEERS['mmseg'])
+        run_benchmark(DETECTION, HOSTS['mmseg'].benchmark_peer)
 
 
 def test_config_of_an_unknown_task_is_refused(tmp_path):

@@ -11,14 +11,14 @@
 Default peers: MMDetection's ``ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py`` (detection) and
 MMSegmentation's ``mobilenet_v2/mobilenet-v2-d8_deeplabv3_4xb4-160k_ade20k-512x512.py`` (segmentation); any
 ``mmdet::...`` / ``mmseg::...`` config or config file of the same task can be given instead. Both models get random
-weights and are measured in this process, on this machine, figure by figure (see ``mmmnv2/utils/benchmark.py`` for
+weights and are measured in this process, on this machine, figure by figure (see ``mmmnv2/analysis/benchmark.py`` for
 what each figure covers). Prints a Markdown table: ours, the peer and ours/peer for each figure.
 """
 import argparse
 import json
 from typing import Optional
 
-from mmmnv2.utils.benchmark import BenchmarkSettings, markdown_table, run_benchmark
+from mmmnv2.analysis import BenchmarkSettings, markdown_table, run_benchmark
 
 
 def score_threshold(value: str) -> Optional[float]:

@@ -23,16 +23,9 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
+from mmmnv2.analysis import count_macs, count_parameters, forward_macs, tta_area_factor
 from mmmnv2.models.backbones import MobileNetV2
-from mmmnv2.utils import (
-    build_host_model,
-    config_input_size,
-    count_macs,
-    count_parameters,
-    forward_macs,
-    setup_host,
-    tta_area_factor,
-)
+from mmmnv2.utils import build_host_model, config_host, config_input_size
 
 CONFIG_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs')
 TF_DEEPLAB_CROP = 513
@@ -47,7 +40,6 @@ PAPER_CONFIGS: Dict[str, Tuple[str, float, float, bool]] = {
     'mobile-deeplabv3_mobilenetv2-os8_4xb4-30k_voc12aug-512x512.py': ('Table 7', 2.11e6, 152.6e9, True),
     'mobile-deeplabv3-aspp_mobilenetv2-os8_4xb4-30k_voc12aug-512x512.py': ('Table 7', 4.52e6, 387e9, True),
 }
-TASKS = {'mmdet': 'detection', 'mmseg': 'segmentation'}
 
 
 def classifier_complexity(widen_factor: float, size: int = 224, num_classes: int = 1000) -> Tuple[int, int]:
@@ -78,7 +70,7 @@ def table(widths: List[float]) -> str:
 def config_row(config: str) -> str:
     """One row of the configs table: our counts for ``config`` beside the paper's."""
     cfg = Config.fromfile(config)
-    host = setup_host(cfg)
+    host = config_host(cfg)
     name = osp.basename(config)
     source, paper_params, paper_macs, paper_mf = PAPER_CONFIGS.get(name, ('-', None, None, False))
     model = build_host_model(cfg)
@@ -89,7 +81,7 @@ def config_row(config: str) -> str:
     if source == 'Table 7':  # TF DeepLab's figures
         macs_513 = f'{forward_macs(model, TF_DEEPLAB_CROP, TF_DEEPLAB_CROP) * passes / 1e9:.3f}B'
     evaluation = f'MF x{passes:g}' if paper_mf else 'single'
-    return (f'| {name} | {TASKS[host]} | {height}x{width} | {evaluation} | {count_parameters(model):,} | '
+    return (f'| {name} | {host.task} | {height}x{width} | {evaluation} | {count_parameters(model):,} | '
             f'{paper_figure(paper_params, 1e6, "M")} | {macs / 1e9:.3f}B | {macs_513} | '
             f'{paper_figure(paper_macs, 1e9, "B")} | {source} |')
 

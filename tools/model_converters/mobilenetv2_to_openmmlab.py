@@ -84,11 +84,8 @@ def module_map(source: str) -> ModuleMap:
     mapping: ModuleMap = []
     for index, spec in enumerate(layer_specs()):
         pairs = mapper(index, spec)
-        if _is_block(spec):
-            targets = [f'backbone.{spec.module}.conv.{k}' for k in range(len(pairs))]
-        else:
-            targets = [f'backbone.{spec.module}']
-        for (conv, bn), target in zip(pairs, targets):
+        targets = [f'backbone.{module}' for module in spec.conv_modules]
+        for (conv, bn), target in zip(pairs, targets, strict=True):
             mapping += [(conv, f'{target}.conv', 'conv'), (bn, f'{target}.bn', 'bn')]
     mapping.append((classifier, 'head.fc', 'fc'))
     return mapping

@@ -11,8 +11,17 @@ What is reproduced:
 - ``output_stride`` 8/16/32 with TF atrous semantics (REFERENCE: once the target stride is reached, the layer that
   would downsample keeps stride 1 and every later depthwise conv is dilated by the skipped stride).
 
-Departures: PyTorch convs pad symmetrically (TF pads 'SAME', asymmetric at stride 2), as every PyTorch MobileNetV2
-does; BN defaults to PyTorch's eps/momentum (configs set TF's eps 1e-3 where the recipe needs it).
+Where TF differs, as options whose defaults suit PyTorch-trained weights:
+- Padding: PyTorch convs pad symmetrically, as every PyTorch MobileNetV2 does. TF pads 'SAME', which at stride 2 on
+  an even input size puts the one padding row/column after the image only (0 before, 1 after), so the sampled grid
+  shifts by one pixel. ``same_padding=True`` pads the stride-2 convs TF's way (mmcv's ``Conv2dAdaptivePadding``);
+  it is needed for TF's weights at even sizes (the ImageNet classifier at 224) and changes nothing at odd sizes such
+  as DeepLab's 257 and 513.
+- Width rounding: ``divisible_by`` (default 8, TF-slim's rule). TF DeepLab builds MobileNetV2 with
+  ``divisible_by=1`` and ``min_depth=1`` for depth multipliers other than 1 (``deeplab/core/feature_extractor.py``,
+  ``_mobilenet_v2``), so its depth-multiplier-0.5 models have 12-channel layers 3-4 where rounding to 8 gives 16.
+  Expansion widths stay multiples of 8 either way (TF-slim's ``expand_input_by_factor`` always rounds to 8).
+- BN: PyTorch's eps/momentum by default; TF's eps 1e-3 through ``norm_cfg=dict(type='BN', eps=1e-3)``.
 
 Module names follow OpenMMLab's MobileNetV2 (``conv1``, ``layer1``..``layer7``, ``conv2``) so the published
 mmcls/mmpretrain ImageNet checkpoint loads with ``init_cfg=dict(type='Pretrained', prefix='backbone.', ...)``.
@@ -25,7 +34,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmmnv2.models.layers import InvertedResidual
+from mmmnv2.models.layers import InvertedResidual, same_padding_conv_cfg
 from mmmnv2.registry import MODELS
 
 # Paper Table 2, rows 2..8 (TF layer_2 .. layer_18): expansion t, channels c, repeats n, stride of the first s.
@@ -70,6 +79,14 @@ class LayerSpec(NamedTuple):
     dilation: int  # atrous rate of its 3x3 conv
     output_stride: int  # accumulated stride of its output
 
+    @property
+    def conv_modules(self) -> Tuple[str, ...]:
+        """Attribute paths of the layer's conv modules (conv + BN), in order: expansion, depthwise, projection."""
+        if '.' not in self.module:  # conv1 / conv2: a single conv
+            return (self.module,)
+        count = 2 if self.expanded_channels is None else 3
+        return tuple(f'{self.module}.conv.{k}' for k in range(count))
+
 
 class FeatureSpec(NamedTuple):
     """What one selected output is: its endpoint name, channels and stride relative to the input."""
@@ -78,8 +95,11 @@ class FeatureSpec(NamedTuple):
     stride: int
 
 
-def layer_specs(widen_factor: float = 1.0, output_stride: int = 32) -> List[LayerSpec]:
-    """All 19 layers of MobileNetV2 at ``widen_factor``, with TF atrous semantics for ``output_stride``."""
+def layer_specs(widen_factor: float = 1.0, output_stride: int = 32, divisible_by: int = 8) -> List[LayerSpec]:
+    """All 19 layers of MobileNetV2 at ``widen_factor``, with TF atrous semantics for ``output_stride``.
+
+    Layer widths are rounded to multiples of ``divisible_by`` (and never below it); expansions to multiples of 8.
+    """
     specs = []
     current_stride, rate = 1, 1
 
@@ -95,10 +115,10 @@ def layer_specs(widen_factor: float = 1.0, output_stride: int = 32) -> List[Laye
             current_stride *= stride
         return layer_stride, layer_rate
 
-    in_channels = make_divisible(STEM_CHANNELS * widen_factor)
+    in_channels = make_divisible(STEM_CHANNELS * widen_factor, divisible_by)
     specs.append(LayerSpec('layer_1', 'conv1', 0, 3, in_channels, None, *place(STEM_STRIDE), current_stride))
     for stage, (t, c, n, s) in enumerate(ARCH_SETTINGS, start=1):
-        out_channels = make_divisible(c * widen_factor)
+        out_channels = make_divisible(c * widen_factor, divisible_by)
         for j in range(n):
             expanded = make_divisible(in_channels * t) if t != 1 else None
             stride, dilation = place(s if j == 0 else 1)
@@ -106,7 +126,7 @@ def layer_specs(widen_factor: float = 1.0, output_stride: int = 32) -> List[Laye
                                    expanded, stride, dilation, current_stride))
             in_channels = out_channels
     # Paper Sec. 6.1: the last conv is not thinned for multipliers below one.
-    head_channels = HEAD_CHANNELS if widen_factor <= 1.0 else make_divisible(HEAD_CHANNELS * widen_factor)
+    head_channels = HEAD_CHANNELS if widen_factor <= 1.0 else make_divisible(HEAD_CHANNELS * widen_factor, divisible_by)
     specs.append(LayerSpec(f'layer_{NUM_LAYERS}', 'conv2', len(ARCH_SETTINGS) + 1, in_channels, head_channels, None,
                            *place(1), current_stride))
     return specs
@@ -132,7 +152,12 @@ class MobileNetV2(BaseModule):
         zero_init_residual: Start every residual block as the identity (zero scale in the BN after its linear
             projection), as for ResNets trained from scratch; not applied when ``init_cfg`` loads pretrained weights.
         with_cp: Gradient checkpointing in the inverted residual blocks.
-        conv_cfg, norm_cfg, act_cfg: mmcv layer configs (default: Conv2d, BN, ReLU6).
+        divisible_by: Layer widths are rounded to multiples of this (TF-slim: 8; TF DeepLab: 1 for width
+            multipliers other than 1).
+        same_padding: Pad the stride-2 convs as TF's 'SAME' (at even input sizes 0 before, 1 after) instead of
+            PyTorch's symmetric padding; for weights trained in TF.
+        conv_cfg, norm_cfg, act_cfg: mmcv layer configs (default: Conv2d, BN, ReLU6); ``norm_cfg=dict(type='BN',
+            eps=1e-3)`` is TF's BN.
         init_cfg: MMEngine initialisation config; use ``dict(type='Pretrained', checkpoint=..., prefix='backbone.')``
             for OpenMMLab's ImageNet checkpoint.
     """
@@ -145,6 +170,8 @@ class MobileNetV2(BaseModule):
                  norm_eval: bool = False,
                  zero_init_residual: bool = False,
                  with_cp: bool = False,
+                 divisible_by: int = 8,
+                 same_padding: bool = False,
                  conv_cfg: Optional[dict] = None,
                  norm_cfg: Optional[dict] = None,
                  act_cfg: Optional[dict] = None,
@@ -159,11 +186,16 @@ class MobileNetV2(BaseModule):
             raise ValueError(f'widen_factor must be > 0 (the paper uses 0.35 .. 1.4), got {widen_factor!r}')
         if output_stride not in OUTPUT_STRIDES:
             raise ValueError(f'output_stride must be one of {OUTPUT_STRIDES}, got {output_stride!r}')
+        if isinstance(divisible_by, bool) or not isinstance(divisible_by, int) or divisible_by < 1:
+            raise ValueError(f'divisible_by must be an integer >= 1 (TF-slim: 8, TF DeepLab below width 1: 1), '
+                             f'got {divisible_by!r}')
         self.widen_factor = widen_factor
         self.output_stride = output_stride
+        self.divisible_by = divisible_by
+        self.same_padding = same_padding
         self.out_endpoints = self._parse_endpoints(out_endpoints)
         depth = max(int(_ENDPOINT_RE.match(name).group(1)) for name in self.out_endpoints)
-        self.layer_specs = layer_specs(widen_factor, output_stride)[:depth]
+        self.layer_specs = layer_specs(widen_factor, output_stride, divisible_by)[:depth]
         num_stages = self.layer_specs[-1].stage
         if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= min(num_stages, len(ARCH_SETTINGS)):
             raise ValueError(f'frozen_stages must be an integer in [-1, {min(num_stages, len(ARCH_SETTINGS))}] '
@@ -178,10 +210,13 @@ class MobileNetV2(BaseModule):
         act_cfg = act_cfg if act_cfg is not None else dict(type='ReLU6')
         layer_cfg = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
         stem = self.layer_specs[0]
-        self.conv1 = ConvModule(3, stem.out_channels, 3, stride=stem.stride, padding=1, **layer_cfg)
+        stem_cfg = dict(layer_cfg, conv_cfg=same_padding_conv_cfg(conv_cfg)) if same_padding and stem.stride > 1 \
+            else layer_cfg
+        self.conv1 = ConvModule(3, stem.out_channels, 3, stride=stem.stride, padding=1, **stem_cfg)
         for stage in range(1, min(num_stages, len(ARCH_SETTINGS)) + 1):
             blocks = [InvertedResidual(s.in_channels, s.out_channels, s.expanded_channels or s.in_channels,
-                                       stride=s.stride, dilation=s.dilation, with_cp=with_cp, **layer_cfg)
+                                       stride=s.stride, dilation=s.dilation, with_cp=with_cp,
+                                       same_padding=same_padding, **layer_cfg)
                       for s in self.layer_specs if s.stage == stage]
             self.add_module(f'layer{stage}', nn.Sequential(*blocks))
         if depth == NUM_LAYERS:

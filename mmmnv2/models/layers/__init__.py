@@ -1,3 +1,3 @@
-from .inverted_residual import InvertedResidual
+from .inverted_residual import InvertedResidual, same_padding_conv_cfg
 
-__all__ = ['InvertedResidual']
+__all__ = ['InvertedResidual', 'same_padding_conv_cfg']

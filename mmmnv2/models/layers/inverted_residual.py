@@ -4,6 +4,9 @@
 (+BN, no activation), with a residual connection when the block keeps resolution and width. The t=1 block has no
 expansion conv. Module names follow OpenMMLab's MobileNetV2 (``conv.{k}.conv``/``conv.{k}.bn``) so the public
 mmcls/mmpretrain ImageNet checkpoint loads without renaming.
+
+``same_padding=True`` pads a stride-2 depthwise conv as TF's 'SAME' does (at even sizes 0 before, 1 after) for
+weights trained in TF; at stride 1 'SAME' is PyTorch's symmetric padding, so nothing changes there.
 """
 from typing import Optional, Tuple
 
@@ -11,6 +14,18 @@ import torch.utils.checkpoint as cp
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from torch import Tensor, nn
+
+
+def same_padding_conv_cfg(conv_cfg: Optional[dict] = None) -> dict:
+    """The conv config of a conv that pads as TF's 'SAME': the host's ``Conv2dAdaptivePadding`` (mmcv).
+
+    It computes the padding from the input size at run time; the size is a constant once a graph is exported at a
+    fixed size, so the padding is static there.
+    """
+    if conv_cfg is not None and conv_cfg.get('type', 'Conv2d') not in ('Conv2d', 'Conv', 'Conv2dAdaptivePadding'):
+        raise ValueError(f"same_padding needs plain 2-d convs (conv_cfg None or type 'Conv2d'), got conv_cfg="
+                         f"{conv_cfg!r}")
+    return dict(conv_cfg or {}, type='Conv2dAdaptivePadding')
 
 
 class InvertedResidual(BaseModule):
@@ -25,6 +40,7 @@ class InvertedResidual(BaseModule):
         dilation: Dilation (atrous rate) of the depthwise conv.
         conv_cfg, norm_cfg, act_cfg: mmcv layer configs; ``act_cfg`` is used after expansion and depthwise only.
         with_cp: Trade compute for memory with gradient checkpointing.
+        same_padding: At stride 2, pad the depthwise conv as TF's 'SAME' instead of symmetrically.
         init_cfg: MMEngine initialisation config.
     """
 
@@ -39,6 +55,7 @@ class InvertedResidual(BaseModule):
                  norm_cfg: Optional[dict] = None,
                  act_cfg: Optional[dict] = None,
                  with_cp: bool = False,
+                 same_padding: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         norm_cfg = norm_cfg if norm_cfg is not None else dict(type='BN')
@@ -50,9 +67,10 @@ class InvertedResidual(BaseModule):
         layers = []
         if self.with_expansion:
             layers.append(ConvModule(in_channels, expanded_channels, 1, act_cfg=act_cfg, **common))
+        depthwise_conv_cfg = same_padding_conv_cfg(conv_cfg) if same_padding and stride > 1 else conv_cfg
         layers += [
             ConvModule(expanded_channels, expanded_channels, 3, stride=stride, padding=dilation, dilation=dilation,
-                       groups=expanded_channels, act_cfg=act_cfg, **common),
+                       groups=expanded_channels, act_cfg=act_cfg, conv_cfg=depthwise_conv_cfg, norm_cfg=norm_cfg),
             # Linear bottleneck: no non-linearity after the projection (paper Sec. 3.2).
             ConvModule(expanded_channels, out_channels, 1, act_cfg=None, **common),
         ]
@@ -77,4 +95,4 @@ class InvertedResidual(BaseModule):
         return self.forward_with_expansion(x)[0]
 
 
-__all__ = ['InvertedResidual']
+__all__ = ['InvertedResidual', 'same_padding_conv_cfg']

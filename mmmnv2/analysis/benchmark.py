@@ -16,6 +16,7 @@ Figures are medians over the repeats after warm-up; every sample is kept in the 
 """
 import contextlib
 import copy
+import importlib
 import logging
 import os
 import os.path as osp
@@ -37,16 +38,9 @@ from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData, PixelData
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .complexity import config_input_size
-from .host import build_host_model, drop_pretrained, setup_host
-from .inference import optimize_for_inference
+from ..deployment import export_onnx, init_onnx_model
+from ..utils import build_host_model, config_host, config_input_size, drop_pretrained, optimize_for_inference
 
-# The closest model each host ships (REFERENCE §2 and §3: neither is the paper's model).
-DEFAULT_PEERS = {'mmdet': 'mmdet::ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py',
-                 'mmseg': 'mmseg::mobilenet_v2/mobilenet-v2-d8_deeplabv3_4xb4-160k_ade20k-512x512.py'}
-TASKS = {'mmdet': 'detection', 'mmseg': 'segmentation'}
-DEFAULT_BATCH_SIZES = {'mmdet': 8, 'mmseg': 4}
-COCO_IMAGE_SIZE = (480, 640)  # (height, width) of a typical COCO image; the detection test pipelines resize it
 # key -> (figure, unit), in table order
 ROWS = {
     'network': ('network latency, PyTorch eager', 'ms'),
@@ -97,7 +91,7 @@ def add_missing_loss_cls(model: torch.nn.Module) -> None:
     """Let MMDetection 3.3.0's ``SSDHead`` predict (the peer): it reads ``self.loss_cls``, which it never defines.
 
     Gives it the softmax cross-entropy it trains with, as ``mmmnv2.SSDLiteHead`` does; prediction only reads
-    whether that loss has custom activations.
+    whether that loss has custom activations. Models without an ``SSDHead`` are left as they are.
     """
     from mmdet.models.dense_heads import SSDHead
     from mmdet.models.losses import CrossEntropyLoss
@@ -111,15 +105,14 @@ def build_model(cfg: Config) -> BaseModel:
     model = build_host_model(cfg)
     with quiet_logger():
         model.init_weights()
-    if setup_host(cfg) == 'mmdet':
-        add_missing_loss_cls(model)
+    add_missing_loss_cls(model)
     return model.eval()
 
 
 def test_pipeline(cfg: Config) -> Compose:
     """The config's test pipeline after loading: no file reading or decoding, no annotations."""
     pipeline = cfg.test_dataloader.dataset.get('pipeline', None) or cfg.test_pipeline
-    init_default_scope(setup_host(cfg))
+    init_default_scope(config_host(cfg).scope)
     return Compose([t for t in pipeline if t['type'].split('.')[-1] not in ('LoadImageFromFile', 'LoadAnnotations')])
 
 
@@ -129,21 +122,21 @@ def synthetic_batch(cfg: Config, batch_size: int, input_size: Tuple[int, int]) -
     inputs = [torch.randint(0, 256, (3, height, width), dtype=torch.uint8) for _ in range(batch_size)]
     meta = dict(img_shape=(height, width), ori_shape=(height, width), pad_shape=(height, width),
                 scale_factor=(1.0, 1.0))
+    host = config_host(cfg)
+    module, name = host.data_sample.rsplit('.', 1)
+    data_sample = getattr(importlib.import_module(module), name)
+    num_classes = cfg.model[host.head].num_classes
     samples = []
     for _ in range(batch_size):
-        if setup_host(cfg) == 'mmdet':
-            from mmdet.structures import DetDataSample
-            sample = DetDataSample(metainfo=meta)
+        sample = data_sample(metainfo=meta)
+        if host.task == 'detection':
             size = torch.tensor([width, height], dtype=torch.float32)
             corner = torch.rand(3, 2) * 0.6 * size
             extent = (torch.rand(3, 2) * 0.3 + 0.1) * size
             sample.gt_instances = InstanceData(bboxes=torch.cat([corner, corner + extent], dim=1),
-                                               labels=torch.randint(0, cfg.model.bbox_head.num_classes, (3,)))
+                                               labels=torch.randint(0, num_classes, (3,)))
         else:
-            from mmseg.structures import SegDataSample
-            sample = SegDataSample(metainfo=meta)
-            labels = torch.randint(0, cfg.model.decode_head.num_classes, (1, height, width))
-            sample.gt_sem_seg = PixelData(data=labels)
+            sample.gt_sem_seg = PixelData(data=torch.randint(0, num_classes, (1, height, width)))
         samples.append(sample)
     return dict(inputs=inputs, data_samples=samples)
 
@@ -167,10 +160,10 @@ class Subject:
         self.name = name
         self.config = config
         self.cfg = cfg
-        self.host = setup_host(cfg)
+        self.host = config_host(cfg)
         drop_pretrained(self.cfg.model)
         post_processing = None
-        if self.host == 'mmdet':  # single-stage detectors: score_thr, nms and max_per_img sit in test_cfg
+        if self.host.task == 'detection':  # single-stage detectors: score_thr, nms and max_per_img sit in test_cfg
             test_cfg = self.cfg.model.get('test_cfg') or {}
             if settings.score_thr is not None and 'score_thr' in test_cfg:
                 test_cfg['score_thr'] = settings.score_thr
@@ -178,13 +171,13 @@ class Subject:
                                    nms_iou=test_cfg.get('nms', {}).get('iou_threshold'),
                                    max_per_img=test_cfg.get('max_per_img'))
         self.input_size = config_input_size(self.cfg)
-        default_image = COCO_IMAGE_SIZE if self.host == 'mmdet' else self.input_size
-        self.image_size = tuple(settings.image_size or default_image)
+        self.image_size = tuple(settings.image_size or self.host.benchmark_image_size or self.input_size)
         self.model = build_model(self.cfg)
         self.pipeline = test_pipeline(self.cfg)
         self.image = np.random.RandomState(0).randint(0, 256, (*self.image_size, 3), dtype=np.uint8)
-        self.info: Dict = dict(config=config, task=TASKS[self.host], input_size=list(self.input_size),
-                               image_size=list(self.image_size), post_processing=post_processing)
+        self.info: Dict = dict(config=config, task=self.host.task, input_size=list(self.input_size),
+                               image_size=list(self.image_size), post_processing=post_processing,
+                               after_network=self.host.post_processing)
 
     def network_latency(self, model: torch.nn.Module, settings: BenchmarkSettings, optimized: bool) -> List[float]:
         inputs = torch.randn(1, 3, *self.input_size)
@@ -221,14 +214,12 @@ class Subject:
 
     def onnx_model(self, settings: BenchmarkSettings) -> BaseModel:
         """Export this model (random weights) to ``<onnx_dir>/<name>.onnx`` and load it in ONNX Runtime."""
-        from mmmnv2.deployment import export_onnx, init_onnx_model
         os.makedirs(settings.onnx_dir, exist_ok=True)
         onnx_file = osp.join(settings.onnx_dir, f'{self.name}_{osp.splitext(osp.basename(self.config))[0]}.onnx')
         with quiet_logger():
             export_onnx(self.cfg, None, onnx_file)
             model = init_onnx_model(self.cfg, onnx_file, num_threads=settings.threads)
-        if self.host == 'mmdet':
-            add_missing_loss_cls(model)  # the runner predicts with the host's head
+        add_missing_loss_cls(model)  # the runner predicts with the host's head
         self.info['onnx_file'] = onnx_file
         return model
 
@@ -276,15 +267,15 @@ def run_benchmark(config: str, peer: Optional[str] = None, settings: Optional[Be
     torch.set_num_threads(settings.threads)
     torch.manual_seed(0)
     ours_cfg = load_config(config)
-    host = setup_host(ours_cfg)
-    peer = peer or DEFAULT_PEERS[host]
+    host = config_host(ours_cfg)
+    peer = peer or host.benchmark_peer
     peer_cfg = load_config(peer)
-    peer_host = setup_host(peer_cfg)
+    peer_host = config_host(peer_cfg)
     if peer_host != host:
-        raise ValueError(f'{config} is a {TASKS[host]} config ({host}) but the peer {peer} is a '
-                         f'{TASKS[peer_host]} config ({peer_host}); compare models of the same task')
-    batch_size = settings.batch_size or DEFAULT_BATCH_SIZES[host]
-    if host == 'mmseg' and batch_size < 2 and settings.train_iters > 0:
+        raise ValueError(f'{config} is a {host.task} config ({host.scope}) but the peer {peer} is a '
+                         f'{peer_host.task} config ({peer_host.scope}); compare models of the same task')
+    batch_size = settings.batch_size or host.benchmark_batch_size
+    if host.task == 'segmentation' and batch_size < 2 and settings.train_iters > 0:
         raise ValueError('segmentation training needs a batch of 2 or more: the image-pooling branch\'s batch norm '
                          'sees one value per channel')
     ours = Subject('ours', config, ours_cfg, settings)
@@ -366,7 +357,7 @@ def markdown_table(results: Dict) -> str:
                   f'warm-up runs{training}; random weights.',
               f'End-to-end: a decoded uint8 {size(ours["image_size"])} image (JPEG decoding excluded) -> test '
               'pipeline -> data preprocessor -> network -> post-processing ('
-              + ('box decoding + NMS' if ours['task'] == 'detection' else 'resize to the image + argmax') + ').']
+              + ours['after_network'] + ').']
     if ours['task'] == 'detection':
         def post_processing(info: Dict) -> str:
             detections = '/'.join(str(n) for n in sorted(set(info.get('detections', {}).values())))

@@ -3,7 +3,7 @@
 The paper's "MAdds" (Tables 4-7) count the multiply-accumulates of convolutions and fully connected layers only;
 batch norm folds into the preceding conv at inference and activations, pooling and additions are not counted.
 """
-from typing import Any, Callable, Tuple
+from typing import Any, Callable
 
 import torch
 from mmengine.config import Config
@@ -55,23 +55,6 @@ def forward_macs(model: nn.Module, height: int, width: int) -> int:
     """
     image = torch.zeros(1, 3, height, width)
     return count_macs(model, lambda: model._forward(image))
-
-
-def config_input_size(cfg: Config) -> Tuple[int, int]:
-    """(height, width) of the image a config's model sees at test time.
-
-    Segmentation: the data preprocessor's fixed ``size`` (the crop size; Table 7 counts at 512x512). Detection: the
-    ``scale`` of the test pipeline's ``Resize`` (for ``keep_ratio=True`` the largest size, e.g. 1333x800).
-    """
-    size = cfg.model.get('data_preprocessor', {}).get('size')
-    if size:
-        return tuple(size)
-    for transform in cfg.test_dataloader.dataset.pipeline:
-        if transform['type'] == 'Resize' and 'scale' in transform:
-            width, height = transform['scale']  # mmcv's Resize takes (width, height)
-            return height, width
-    raise ValueError('the config sets neither model.data_preprocessor.size nor a Resize scale in the test pipeline: '
-                     'give the input size explicitly')
 
 
 def tta_area_factor(cfg: Config) -> float:

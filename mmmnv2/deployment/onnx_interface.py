@@ -1,0 +1,47 @@
+"""What the exporter and the runners share: the graph's input and output names, its metadata, the optional imports."""
+import importlib
+from types import ModuleType
+from typing import List, Sequence, Tuple, Union
+
+import torch
+
+NetworkOutputs = Union[torch.Tensor, Sequence[Sequence[torch.Tensor]]]
+
+INPUT_NAME = 'input'
+SEG_OUTPUT_NAME = 'seg_logits'
+# Metadata the exporter writes into the ONNX file and the runners read back.
+META_HOST = 'mmmnv2_host'
+META_DATASET_META = 'mmmnv2_dataset_meta'
+
+
+def output_names(outputs: NetworkOutputs) -> Tuple[str, ...]:
+    """Names of the graph outputs for a model's ``mode='tensor'`` outputs.
+
+    A segmentor returns one tensor (the decode head's logits); a detector returns (class scores per level, box
+    deltas per level), flattened into the graph's outputs in that order.
+    """
+    if torch.is_tensor(outputs):
+        return (SEG_OUTPUT_NAME,)
+    cls_scores, bbox_preds = outputs
+    return (*(f'cls_score_{i}' for i in range(len(cls_scores))), *(f'bbox_pred_{i}' for i in range(len(bbox_preds))))
+
+
+def flatten_outputs(outputs: NetworkOutputs) -> List[torch.Tensor]:
+    """The ``mode='tensor'`` outputs as the flat list of graph outputs (``output_names`` order)."""
+    return [outputs] if torch.is_tensor(outputs) else [t for level in outputs for t in level]
+
+
+def import_deploy_dependency(name: str) -> ModuleType:
+    """Import onnx / onnxruntime, or say how to install them."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as error:
+        raise ImportError(f'{name} is needed for ONNX export and inference; install it with '
+                          f'`pip install "mmmnv2[deploy]"` (or `pip install onnx onnxruntime onnxscript`)') from error
+
+
+def relative_difference(expected: NetworkOutputs, actual: NetworkOutputs) -> float:
+    """Largest absolute difference between two ``mode='tensor'`` outputs, relative to the largest expected value."""
+    pairs = list(zip(flatten_outputs(expected), flatten_outputs(actual), strict=True))
+    scale = max(float(e.abs().max()) for e, _ in pairs)
+    return max(float((e - a).abs().max()) for e, a in pairs) / max(scale, float(torch.finfo(torch.float32).tiny))

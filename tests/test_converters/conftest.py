@@ -1,0 +1,26 @@
+"""Fixtures of the tests against Google's released models: the reference data folder and the converter tool."""
+import importlib.util
+import os
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from google_models import ROOT, SHARED_DATA
+
+
+@pytest.fixture(scope='session')
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        if os.environ.get('CI') == 'true':
+            pytest.fail(f'reference data folder {SHARED_DATA} is missing; CI needs it')
+        pytest.skip(f'reference data folder {SHARED_DATA} (Google\'s released models, real photos) is not present')
+    return SHARED_DATA
+
+
+@pytest.fixture(scope='session')
+def tf_to_openmmlab() -> ModuleType:
+    """tools/model_converters/tf_to_openmmlab.py as a module (its ``main`` takes the command line's arguments)."""
+    spec = importlib.util.spec_from_file_location('tf_to_openmmlab', ROOT / 'tools/model_converters/tf_to_openmmlab.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,0 +1,55 @@
+"""Google's released MobileNetV2 files and real photos, read from ``../shared/data`` beside the repository.
+
+Without that folder the tests that need it skip, naming it; with ``CI=true`` they fail instead. The reference
+runtimes (``ai-edge-litert``, ``keras``) come with the ``tests`` extra.
+"""
+import importlib
+import os
+from pathlib import Path
+from types import ModuleType
+
+import mmcv
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED_DATA = ROOT.parent / 'shared' / 'data'
+PHOTOS = ('bird_segmentation.bmp', 'bird.bmp', 'cat.bmp', 'grace_hopper.bmp')
+DM05_CONFIG = ROOT / 'configs/mobile_deeplabv3/mobile-deeplabv3_mobilenetv2-dm0.5-os8_tf-weights_voc12-257x257.py'
+OS16_CONFIG = ROOT / 'configs/mobile_deeplabv3/mobile-deeplabv3_mobilenetv2-os16_tf-weights_voc12-513x513.py'
+
+
+def require(module: str) -> ModuleType:
+    """Import a test dependency; outside CI a missing one skips the test."""
+    if os.environ.get('CI') == 'true':
+        return importlib.import_module(module)
+    return pytest.importorskip(module, reason=f'{module} (the "tests" extra) is not installed')
+
+
+def resized_photos(shared_data: Path, out_dir: Path, size: int) -> list:
+    """Each photo resized to size x size (bilinear) and written losslessly, so every model reads the same pixels."""
+    paths = []
+    for name in PHOTOS:
+        image = mmcv.imread(str(shared_data / 'images' / name))  # BGR
+        path = out_dir / f'{Path(name).stem}_{size}.png'
+        mmcv.imwrite(mmcv.imresize(image, (size, size), interpolation='bilinear'), str(path))
+        paths.append(str(path))
+    return paths
+
+
+def rgb(path: str) -> np.ndarray:
+    return mmcv.imread(path, channel_order='rgb')
+
+
+def run_litert(model_path: Path, image: np.ndarray) -> np.ndarray:
+    """The file's first output for one input image (batch of one), with LiteRT on one thread; a quantized output
+    (uint8 probabilities) is dequantized, an integer one (argmax) returned as it is."""
+    interpreter_module = require('ai_edge_litert.interpreter')
+    interpreter = interpreter_module.Interpreter(model_path=str(model_path), num_threads=1)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]['index'], image[None])
+    interpreter.invoke()
+    output = interpreter.get_output_details()[0]
+    values = interpreter.get_tensor(output['index'])[0]
+    scale, zero_point = output['quantization']
+    return (values.astype(np.float32) - zero_point) * scale if scale else values

@@ -1,0 +1,94 @@
+"""Files that do not fit the target config, or are not models at all, fail naming what differs or the file."""
+import shutil
+
+import pytest
+from google_models import DM05_CONFIG, OS16_CONFIG
+from mmengine.config import Config
+
+from mmmnv2.converters import ConversionError, convert_tf_file
+
+FLOAT_DEEPLAB = 'tflite/deeplabv3_257_mv_gpu.tflite'
+
+
+def dm05_config(**changes) -> Config:
+    cfg = Config.fromfile(str(DM05_CONFIG))
+    cfg.merge_from_dict(changes)
+    return cfg
+
+
+def conversion_error(shared_data, config, source=FLOAT_DEEPLAB) -> str:
+    with pytest.raises(ConversionError) as error:
+        convert_tf_file(str(shared_data / source), config)
+    return str(error.value)
+
+
+def test_float_deeplab_fits_its_config(shared_data):
+    state, meta = convert_tf_file(str(shared_data / FLOAT_DEEPLAB), str(DM05_CONFIG))
+    assert meta['tf_source']['architecture'] == ('width 0.5, layer_5 16 channels, output stride 8, DeepLab head '
+                                                 'without ASPP, 21 classes, input 257x257')
+    assert len(meta['dataset_meta']['classes']) == 21
+
+
+def test_another_width_lists_expected_and_found_tensors(shared_data):
+    message = conversion_error(shared_data, str(OS16_CONFIG))
+    assert 'file:  width 0.5' in message and 'model: width 1' in message
+    assert 'MobilenetV2/Conv/weights: expected (3, 3, 3, 32), found (3, 3, 3, 16)' in message
+
+
+def test_tf_slim_rounding_of_widths_does_not_fit_tf_deeplab_file(shared_data):
+    # divisible_by=8 makes layers 3-4 16 channels wide; Google's DM 0.5 file has 12
+    message = conversion_error(shared_data, dm05_config(model=dict(backbone=dict(divisible_by=8))))
+    assert 'MobilenetV2/expanded_conv_1/project/weights: expected (1, 1, 48, 16), found (1, 1, 48, 12)' in message
+
+
+def test_another_output_stride_is_refused(shared_data):
+    message = conversion_error(shared_data, dm05_config(
+        model=dict(backbone=dict(output_stride=16), decode_head=dict(output_stride=16))))
+    assert 'file:  width 0.5, layer_5 16 channels, output stride 8' in message
+    assert 'output stride 16' in message
+    assert 'MobilenetV2/expanded_conv_6/depthwise: file stride 1 dilation 1, model stride 2 dilation 1' in message
+    assert 'MobilenetV2/expanded_conv_16/depthwise: file stride 1 dilation 4, model stride 1 dilation 2' in message
+
+
+def test_aspp_and_class_count_are_checked(shared_data):
+    message = conversion_error(shared_data, dm05_config(model=dict(decode_head=dict(with_aspp=True))))
+    assert 'model: width 0.5, layer_5 16 channels, output stride 8, DeepLab head with ASPP' in message
+    assert 'aspp1/weights (3, 3, 160, 256)' in message
+    message = conversion_error(shared_data, dm05_config(model=dict(decode_head=dict(num_classes=19))))
+    assert 'logits/semantic/weights: expected (1, 1, 256, 19), found (1, 1, 256, 21)' in message
+
+
+def test_segmentation_file_needs_a_config(shared_data):
+    assert 'give the config' in conversion_error(shared_data, None)
+
+
+def test_truncated_and_foreign_files_are_named(shared_data, tmp_path):
+    data = (shared_data / FLOAT_DEEPLAB).read_bytes()
+    truncated = tmp_path / 'truncated.tflite'
+    truncated.write_bytes(data[:len(data) // 2])
+    message = conversion_error(tmp_path, str(DM05_CONFIG), 'truncated.tflite')
+    assert str(truncated) in message and ('truncated' in message or 'damaged' in message)
+    foreign = tmp_path / 'photo.tflite'
+    shutil.copy(shared_data / 'images' / 'cat.bmp', foreign)
+    assert f'{foreign}: not a TFLite flatbuffer' in conversion_error(tmp_path, None, 'photo.tflite')
+    (tmp_path / 'notes.txt').write_text('no model here')
+    assert 'not a model this converter reads' in conversion_error(tmp_path, None, 'notes.txt')
+    empty = tmp_path / 'empty_folder'
+    empty.mkdir()
+    assert 'without .npy files' in conversion_error(tmp_path, None, 'empty_folder')
+
+
+def test_tf_checkpoint_without_tensorflow_names_the_extra(tmp_path):
+    try:
+        import tensorflow  # noqa: F401
+        pytest.skip('TensorFlow is installed: the message for its absence cannot be shown')
+    except ImportError:
+        pass
+    (tmp_path / 'model.ckpt-30000.index').write_bytes(b'')
+    with pytest.raises(ConversionError, match=r'mmmnv2\[tf\]'):
+        convert_tf_file(str(tmp_path / 'model.ckpt-30000'))
+
+
+def test_classifier_without_labels_is_refused(shared_data):
+    with pytest.raises(ConversionError, match='labels file'):
+        convert_tf_file(str(shared_data / 'tflite' / 'mobilenet_v2_1.0_224_quant.tflite'))
