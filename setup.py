@@ -17,6 +17,8 @@ setup(
     python_requires='>=3.10',
     packages=find_packages(include=['mmmnv2', 'mmmnv2.*']),
     include_package_data=True,
+    # mim reads the model zoo, configs and tools from <package>/.mim/ (symlinks into the checkout, copied into wheels)
+    package_data={'mmmnv2': ['.mim/model-index.yml', '.mim/configs/**/*', '.mim/tools/**/*']},
     install_requires=[
         # The ranges the hosts themselves accept: mmdet 3.x and mmseg 1.x assert mmcv < 2.2.0 at import.
         'torch>=1.8',
