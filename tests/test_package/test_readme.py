@@ -41,7 +41,9 @@ def checkout(tmp_path, det_toy_data, seg_toy_data, trained_detector, trained_seg
     (tmp_path / 'work_dirs' / 'toy' / 'seg').symlink_to(trained_segmentor)
     # `python` in the README is this interpreter
     (tmp_path / 'bin').mkdir()
-    (tmp_path / 'bin' / 'python').symlink_to(sys.executable)
+    python = tmp_path / 'bin' / 'python'  # a wrapper: a symlinked interpreter would not find its virtual environment
+    python.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    python.chmod(0o755)
     return tmp_path
 
 

@@ -124,4 +124,4 @@ def test_pictures_of_trained_toy_models_are_not_mostly_black(task, request, tmp_
         big = cv2.resize(source, (size, size))
         for panel in panels(picture, size, 2):
             assert dark_fraction(panel) <= dark_fraction(big) + 0.05, path
-            assert panel.mean() >= 0.8 * big.mean(), path
+            assert panel.mean() >= 0.6 * big.mean(), path  # a black background overlay gives ~0.2-0.3
