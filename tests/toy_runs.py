@@ -66,7 +66,7 @@ def untrained_checkpoint(config: str, path: str) -> str:
     """Save the config's model with its initial (untrained) weights as a checkpoint; return the path."""
     import torch
 
-    from mmmnv2.deployment.export import build_model
-    model, _ = build_model(Config.fromfile(config), None)
+    from mmmnv2.apis import init_model
+    model = init_model(config, device='cpu')
     torch.save({'state_dict': model.state_dict()}, path)
     return path

@@ -1,7 +1,7 @@
 """Run a detection or segmentation model on images: annotated pictures and JSON results.
 
-    python tools/infer.py CONFIG MODEL INPUTS... [--out-dir outputs] [--device cpu] [--score-thr 0.3]
-                                                 [--batch-size 1]
+    python tools/infer.py CONFIG MODEL INPUTS... [--out-dir outputs] [--overwrite] [--device cpu]
+                                                 [--score-thr 0.3] [--batch-size 1]
 
 CONFIG is a config of ``configs/`` (the host follows from its ``default_scope``), MODEL a checkpoint (``.pth``) or
 an exported ONNX file (``.onnx``, run in onnxruntime), INPUTS image files and/or folders of images. Written into
@@ -12,18 +12,32 @@ the output folder, as MMDetection's ``DetInferencer`` lays it out:
 - ``preds/<name>.json``: detection: every kept box in the image's pixels (x1, y1, x2, y2), class ids and names,
   scores; segmentation: pixels per class and the path of ``preds/<name>.png``, the label map of class ids.
 
+- ``manifest.json``: the config, the model file and its SHA-256, the start and end time (UTC), and per image its
+  status ("ok" with the files written, or "error" with the reason).
+
+Nothing is written over an input: a run whose outputs would replace one of its input images is refused. An output
+folder that is not empty is refused unless ``--overwrite`` (results of two runs would otherwise mix unrecorded).
+An image that cannot be decoded is skipped with its error; the run goes on, prints a summary and exits with status 1.
 Checkpoints holding anything else than weights and MMEngine's training state are refused, not unpickled.
 """
 import argparse
+import datetime
+import os
 import os.path as osp
+import sys
 import time
 from collections import Counter
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
+import mmengine
 from mmengine.config import Config
 from mmengine.utils import ProgressBar
 
-from mmmnv2.apis import check_model_file, find_images, inference, init_model, save_results
+import mmmnv2
+from mmmnv2.apis import check_model_file, find_images, inference, init_model, output_files, save_results
+from mmmnv2.utils import file_sha256
+
+MANIFEST = 'manifest.json'
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -32,6 +46,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('model', help='checkpoint (.pth) or exported ONNX file (.onnx)')
     parser.add_argument('inputs', nargs='+', help='image files and/or folders of images')
     parser.add_argument('--out-dir', default='outputs', help='folder for the pictures (vis/) and results (preds/)')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='write into an output folder that is not empty (same-named results are replaced)')
     parser.add_argument('--device', help='device for checkpoints, e.g. cpu or cuda:0 (default: GPU if available)')
     parser.add_argument('--score-thr', type=float, default=0.3, help='detection: lowest score of the boxes drawn')
     parser.add_argument('--batch-size', type=int, default=1,
@@ -42,6 +58,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     try:
         check_model_file(args.model)
         args.images = find_images(args.inputs)
+        check_out_dir(args.out_dir, args.overwrite)
     except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))
     return args
@@ -71,14 +88,56 @@ def summary(records: List[Dict], seconds: float, score_thr: float) -> str:
     return f'{len(records)} images in {seconds:.1f} s ({1000 * seconds / max(len(records), 1):.0f} ms each); {what}'
 
 
+def check_out_dir(out_dir: str, overwrite: bool) -> None:
+    if osp.exists(out_dir) and not osp.isdir(out_dir):
+        raise ValueError(f'--out-dir {out_dir} is a file, not a folder')
+    if osp.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
+        raise ValueError(f'--out-dir {out_dir} is not empty; choose another folder, or pass --overwrite to write '
+                         f'into it (same-named results are replaced)')
+
+
+def check_inputs_kept(outputs: Dict[str, List[str]]) -> None:
+    """Refuse a run that would write over one of its input images (e.g. inputs inside ``<out-dir>/vis``)."""
+    inputs = {osp.realpath(image): image for image in outputs}
+    for image, files in outputs.items():
+        for path in files:
+            if osp.realpath(path) in inputs:
+                raise ValueError(f'the result {path} of {image} would overwrite the input image '
+                                 f'{inputs[osp.realpath(path)]}; choose an --out-dir outside the input folders')
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
-    model = init_model(Config.fromfile(args.config), args.model, args.device)
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
+    cfg = Config.fromfile(args.config)
+    outputs = {image: output_files(cfg, image, args.out_dir) for image in args.images}
+    try:
+        check_inputs_kept(outputs)
+    except ValueError as error:
+        sys.exit(f'infer.py: error: {error}')
+    model = init_model(cfg, args.model, args.device)
+    errors: Dict[str, str] = {}
+
+    def skip(image: str, error: Exception) -> None:
+        errors[image] = str(error)
+        print(f'skipped {error}', file=sys.stderr)
+
     start = time.perf_counter()
-    results = with_progress(inference(model, args.images, args.batch_size), len(args.images))
+    results = with_progress(inference(model, args.images, args.batch_size, on_error=skip), len(args.images))
     records = save_results(model, results, args.out_dir, args.score_thr)
     print(summary(records, time.perf_counter() - start, args.score_thr))
-    print(f'pictures in {osp.join(args.out_dir, "vis")}, results in {osp.join(args.out_dir, "preds")}')
+    manifest = dict(
+        config=osp.abspath(args.config), model=osp.abspath(args.model), model_sha256=file_sha256(args.model),
+        mmmnv2_version=mmmnv2.__version__, started=started,
+        finished=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
+        images=[dict(image=image, status='error', error=errors[image]) if image in errors else
+                dict(image=image, status='ok', outputs=outputs[image]) for image in args.images])
+    mmengine.dump(manifest, osp.join(args.out_dir, MANIFEST), indent=1)
+    print(f'{len(records)} of {len(args.images)} images: pictures in {osp.join(args.out_dir, "vis")}, results in '
+          f'{osp.join(args.out_dir, "preds")}, record of the run in {osp.join(args.out_dir, MANIFEST)}')
+    if errors:
+        sys.exit(f'{len(errors)} of {len(args.images)} images could not be read and were skipped: '
+                 + ', '.join(errors))
 
 
 if __name__ == '__main__':

@@ -11,14 +11,18 @@ predictions, drawn by the host's visualizer (detection: under ``<work_dir>/<time
 MMDetection does; segmentation: in ``<show_dir>``, as MMSegmentation does). ``--tta``: test-time
 augmentation from the config's ``tta_model`` and ``tta_pipeline``.
 
-CHECKPOINT may also be an ONNX file written by ``tools/deployment/pytorch2onnx.py``: the network then runs in
-onnxruntime, with the config's pre-processing, post-processing and evaluators (``--num-threads``: its threads).
+The checkpoint loads weights-only and strictly: one that does not fit the config's model stops the run before the
+evaluation, listing the missing, unexpected and mis-shaped keys. CHECKPOINT may also be an ONNX file written by
+``tools/deployment/pytorch2onnx.py``: the network then runs in onnxruntime, with the config's pre-processing,
+post-processing and evaluators (``--num-threads``: its threads).
 """
 import argparse
+import sys
 
 from mmengine.runner import Runner
 
-from mmmnv2.utils import add_run_arguments, load_run_config, refuse_unsafe_checkpoint, setup_cpu_distributed
+from mmmnv2.engine import StrictLoadHook
+from mmmnv2.utils import CHECKPOINT_ERRORS, add_run_arguments, load_run_config, setup_cpu_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -65,11 +69,14 @@ def main() -> None:
     if args.out is not None:
         host.apply_out(cfg, args.out)
 
+    StrictLoadHook.add_to(cfg)
     setup_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
 
-    with refuse_unsafe_checkpoint():
+    try:
         runner.test()
+    except CHECKPOINT_ERRORS as error:
+        sys.exit(f'error: {error}')
 
 
 if __name__ == '__main__':

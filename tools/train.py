@@ -3,14 +3,23 @@
 The host library follows from the config's ``default_scope`` ('mmdet' or 'mmseg'); the flags are the ones both
 hosts' ``tools/train.py`` accept:
 
-    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--cfg-options k=v ...]
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--partial-load] [--amp] [--cfg-options k=v ...]
                                  [--launcher {none,pytorch,slurm,mpi}]
+
+Checkpoints (``load_from``, ``--resume``, ``Pretrained`` initialisation) load weights-only, and a checksummed
+checkpoint that changed since it was saved is refused. ``load_from`` and ``--resume`` load strictly: a checkpoint
+that does not fit the model stops the run listing the missing, unexpected and mis-shaped keys, unless
+``--partial-load`` (fine-tuning from another model: the skipped keys are printed as a table). ``--resume`` without a
+path resumes from the newest checkpoint of the work dir that is complete and matches its checksum, and says which
+ones it skipped.
 """
 import argparse
+import sys
 
 from mmengine.runner import Runner
 
-from mmmnv2.utils import add_run_arguments, load_run_config, refuse_unsafe_checkpoint, setup_cpu_distributed
+from mmmnv2.engine import StrictLoadHook, find_resumable_checkpoint
+from mmmnv2.utils import CHECKPOINT_ERRORS, add_run_arguments, load_run_config, setup_cpu_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -20,7 +29,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--auto-scale-lr', action='store_true', help='scale the lr with the total batch size')
     parser.add_argument(
         '--resume', nargs='?', type=str, const='auto',
-        help='resume from the given checkpoint, or from the latest one in the work dir when no path is given')
+        help='resume from the given checkpoint, or from the newest usable one in the work dir when no path is given')
+    parser.add_argument(
+        '--partial-load', action='store_true',
+        help='load_from: load the weights that fit the model and print the skipped keys (fine-tuning), instead of '
+             'refusing a checkpoint that does not fit')
     add_run_arguments(parser)
     return parser.parse_args()
 
@@ -42,16 +55,20 @@ def main() -> None:
         cfg.auto_scale_lr.enable = True
 
     if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
+        # MMEngine's own search trusts <work_dir>/last_checkpoint, even when that file is damaged or absent.
+        cfg.load_from = find_resumable_checkpoint(cfg.work_dir)
+        cfg.resume = cfg.load_from is not None
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
 
+    StrictLoadHook.add_to(cfg, partial=args.partial_load)
     setup_cpu_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
-    with refuse_unsafe_checkpoint():
+    try:
         runner.train()
+    except CHECKPOINT_ERRORS as error:
+        sys.exit(f'error: {error}')
 
 
 if __name__ == '__main__':

@@ -62,9 +62,9 @@ tta_pipeline = [
          ]),
 ]
 # PASCAL VOC layout; mmseg's PascalVOCDataset accepts only subsets of the 21 VOC classes, so its base class reads the
-# same folders and split files.
-dataset = dict(type='BaseSegDataset', data_root=data_root, metainfo=metainfo, img_suffix='.jpg', seg_map_suffix='.png',
-               data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'))
+# same folders and split files (mmmnv2.StrictSegDataset: BaseSegDataset refusing empty splits and missing files).
+dataset = dict(type='mmmnv2.StrictSegDataset', data_root=data_root, metainfo=metainfo, img_suffix='.jpg',
+               seg_map_suffix='.png', data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'))
 train_dataloader = dict(
     batch_size=batch_size, num_workers=2, persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
@@ -93,7 +93,7 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=10, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=150, max_keep_ckpts=2),
+    checkpoint=dict(type='mmmnv2.VerifiedCheckpointHook', by_epoch=False, interval=150, max_keep_ckpts=2),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
 randomness = dict(seed=0)

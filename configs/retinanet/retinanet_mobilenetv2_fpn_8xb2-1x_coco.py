@@ -16,3 +16,5 @@ model = dict(
             checkpoint='https://download.openmmlab.com/mmclassification/v0/mobilenet_v2/'
             'mobilenet_v2_batch256_imagenet_20200708-3b2dc3af.pth')),
     neck=dict(in_channels=[32, 96, 1280], start_level=0, add_extra_convs='on_input', num_outs=5))
+# Checkpoints written atomically with a checksum (a crash mid-save leaves the previous one usable)
+default_hooks = dict(checkpoint=dict(type='mmmnv2.VerifiedCheckpointHook'))

@@ -54,7 +54,7 @@ param_scheduler = [
 ]
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=200, max_keep_ckpts=2,
+    checkpoint=dict(type='mmmnv2.VerifiedCheckpointHook', by_epoch=False, interval=200, max_keep_ckpts=2,
                     save_best='coco/bbox_mAP_50'))
 custom_hooks = [dict(type='NumClassCheckHook')]  # the model's num_classes must match the data set's classes
 log_processor = dict(by_epoch=False)

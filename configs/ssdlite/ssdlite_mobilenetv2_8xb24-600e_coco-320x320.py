@@ -57,3 +57,5 @@ custom_hooks = [
     dict(type='CheckInvalidLossHook', interval=50, priority='VERY_LOW'),
 ]
 auto_scale_lr = dict(base_batch_size=192)  # 8 GPUs x 24 images
+# Checkpoints written atomically with a checksum (a crash mid-save leaves the previous one usable)
+default_hooks = dict(checkpoint=dict(type='mmmnv2.VerifiedCheckpointHook'))

@@ -38,8 +38,9 @@ from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData, PixelData
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..apis import init_model
 from ..deployment import export_onnx, init_onnx_model
-from ..utils import build_host_model, config_host, config_input_size, drop_pretrained, optimize_for_inference
+from ..utils import config_host, config_input_size, drop_pretrained, optimize_for_inference
 
 # key -> (figure, unit), in table order
 ROWS = {
@@ -102,9 +103,8 @@ def add_missing_loss_cls(model: torch.nn.Module) -> None:
 
 def build_model(cfg: Config) -> BaseModel:
     """The config's model with random weights (``init_weights``), SyncBN reverted to BN, in eval mode."""
-    model = build_host_model(cfg)
     with quiet_logger():
-        model.init_weights()
+        model = init_model(cfg, device='cpu')
     add_missing_loss_cls(model)
     return model.eval()
 

@@ -17,10 +17,11 @@ Results, under ``out_dir`` (layout of ``DetInferencer``'s ``vis/`` and ``preds/`
   ``pixel_counts`` (class name -> number of pixels).
 - segmentation: ``preds/<image name>.png``, the label map (class ids) at the image's size.
 """
+import copy
 import os
 import os.path as osp
 from collections import Counter
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import mmcv
 import mmengine
@@ -30,10 +31,16 @@ from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.model import BaseModel
 from mmengine.registry import DefaultScope
-from mmengine.runner import load_checkpoint
 from mmengine.structures import BaseDataElement
 
-from mmmnv2.utils import build_host_model, config_dataset_meta, config_host, refuse_unsafe_checkpoint
+from mmmnv2.utils import (
+    build_host_model,
+    config_dataset_meta,
+    config_host,
+    drop_pretrained,
+    load_checkpoint_file,
+    load_checkpoint_into,
+)
 from mmmnv2.visualization import draw_sample
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -77,45 +84,89 @@ def check_model_file(model_path: str) -> None:
         raise FileNotFoundError(f'Model file not found: {model_path}')
 
 
-def init_model(config: Union[str, Config], model_path: str, device: Optional[str] = None) -> BaseModel:
-    """The config's model with the weights of ``model_path`` (a checkpoint, or an ONNX file run in onnxruntime).
+def init_model(config: Union[str, Config], weights: Optional[str] = None, device: Optional[str] = None) -> BaseModel:
+    """The config's model with ``weights``: the one way mmmnv2 builds a model from a config and weights.
 
-    The model has ``test_step``, ``cfg`` and ``dataset_meta`` (the checkpoint's, else the config's data set's).
-    Checkpoints load strictly and with torch's weights-only unpickler: one holding anything else than weights and
-    MMEngine's training state raises ``UnsafeCheckpointError`` instead of running its code. ``device`` (PyTorch
-    checkpoints only): default GPU if there is one, else CPU.
+    ``weights``: None for the initial weights of ``init_weights`` (nothing downloaded: a ``Pretrained`` init_cfg is
+    dropped); a checkpoint (``.pth``/``.pt``), loaded strictly and weights-only (``load_checkpoint_file``: refusals
+    name the file; ``load_checkpoint_into``: a checkpoint of another model is refused listing the missing,
+    unexpected and mis-shaped keys); or an exported ONNX file, run in onnxruntime. The model is in eval mode and has
+    ``test_step``, ``cfg`` and ``dataset_meta`` (the checkpoint's, else the config's data set's). ``device`` (PyTorch
+    models only): default GPU if there is one, else CPU.
     """
-    cfg = Config.fromfile(config) if isinstance(config, str) else config
+    cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
     config_host(cfg)  # refuses a config of another library before anything is loaded
-    check_model_file(model_path)
-    if model_path.lower().endswith(ONNX_EXTENSION):
-        from mmmnv2.deployment import init_onnx_model  # needs onnxruntime, only here
-        return init_onnx_model(cfg, model_path)
-    model = build_host_model(cfg)
-    with refuse_unsafe_checkpoint():
-        checkpoint = load_checkpoint(model, model_path, map_location='cpu', strict=True)
-    model.dataset_meta = checkpoint.get('meta', {}).get('dataset_meta') or config_dataset_meta(cfg)
+    if weights is not None:
+        check_model_file(weights)
+        if weights.lower().endswith(ONNX_EXTENSION):
+            from mmmnv2.deployment import init_onnx_model  # needs onnxruntime, only here
+            return init_onnx_model(cfg, weights)
+    model_cfg = copy.deepcopy(cfg)
+    drop_pretrained(model_cfg.model)  # the weights come from the checkpoint, or stay as initialised
+    model = build_host_model(model_cfg)
+    meta = None
+    if weights is None:
+        model.init_weights()
+    else:
+        checkpoint = load_checkpoint_file(weights)
+        load_checkpoint_into(model, checkpoint, weights)
+        meta = (checkpoint.get('meta') or {}).get('dataset_meta')
+    model.dataset_meta = meta or config_dataset_meta(cfg)
     model.cfg = cfg
-    return model.to(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    return model.eval().to(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
 
 
-def inference(model: BaseModel, images: Sequence[str], batch_size: int = 1
+class ImageReadError(ValueError):
+    """An input file cannot be read or decoded as an image."""
+
+
+def inference(model: BaseModel, images: Sequence[str], batch_size: int = 1,
+              on_error: Optional[Callable[[str, Exception], None]] = None
               ) -> Iterator[Tuple[str, BaseDataElement]]:
     """Run ``model`` on image files through its config's test pipeline; yield (image, host data sample) in order.
 
     A generator: results come as each batch is done, and nothing runs until it is iterated (``list(...)`` for all
     at once, or hand it to ``save_results``, which writes each result as it comes).
 
-    Segmentation: the images of one batch must have the same size (MMSegmentation stacks them unpadded).
+    An image that cannot be read or decoded raises ``ImageReadError`` naming it; with ``on_error`` it is passed
+    there as ``on_error(image, error)`` and skipped, and the other images are processed. Segmentation: the images
+    of one batch must have the same size (MMSegmentation stacks them unpadded).
     """
     transforms = [t for t in model.cfg.test_dataloader.dataset.pipeline if t['type'] not in ANNOTATION_LOADERS]
     with DefaultScope.overwrite_default_scope(config_host(model.cfg).scope):
         pipeline = Compose(transforms)
-    for start in range(0, len(images), batch_size):
-        batch = images[start:start + batch_size]
-        data = pseudo_collate([pipeline(dict(img_path=path, img_id=start + i)) for i, path in enumerate(batch)])
+    load, rest = pipeline.transforms[0], Compose(pipeline.transforms[1:])  # the pipeline starts by reading the file
+    batch: List[Tuple[str, dict]] = []
+    for index, path in enumerate(images):
+        try:
+            loaded = load(dict(img_path=path, img_id=index))
+            if loaded is None or loaded.get('img') is None:
+                raise ValueError('no image decoded')
+        except Exception as error:  # the host loaders raise assorted errors (AssertionError, cv2.error, OSError)
+            refusal = ImageReadError(f'{path}: cannot be read as an image ({str(error) or type(error).__name__})')
+            if on_error is None:
+                raise refusal from error
+            on_error(path, refusal)
+            continue
+        batch.append((path, rest(loaded)))
+        if len(batch) == batch_size or index == len(images) - 1:
+            yield from _run_batch(model, batch)
+            batch = []
+    yield from _run_batch(model, batch)  # what is left when the last images could not be read
+
+
+def _run_batch(model: BaseModel, batch: List[Tuple[str, dict]]) -> Iterator[Tuple[str, BaseDataElement]]:
+    if batch:
         with torch.no_grad():
-            yield from zip(batch, model.test_step(data))
+            yield from zip([path for path, _ in batch], model.test_step(pseudo_collate([d for _, d in batch])))
+
+
+def output_files(cfg: Config, image_path: str, out_dir: str) -> List[str]:
+    """The files ``save_results`` writes for ``image_path`` with a model of ``cfg``: picture, JSON (, label map)."""
+    picture = osp.join(out_dir, 'vis', osp.basename(image_path))
+    preds = osp.join(out_dir, 'preds', _stem(image_path))
+    label_map = [preds + '.png'] if config_host(cfg).task == 'segmentation' else []
+    return [picture, preds + '.json', *label_map]
 
 
 def save_results(model: BaseModel, results: Iterable[Tuple[str, BaseDataElement]], out_dir: str,
@@ -129,8 +180,8 @@ def save_results(model: BaseModel, results: Iterable[Tuple[str, BaseDataElement]
     records = []
     for image_path, sample in results:
         image = mmcv.imread(image_path, channel_order='rgb')
-        picture = osp.join(out_dir, 'vis', osp.basename(image_path))
-        preds = osp.join(out_dir, 'preds', _stem(image_path))
+        picture, record_file = output_files(model.cfg, image_path, out_dir)[:2]
+        preds = osp.splitext(record_file)[0]
         record = dict(img_path=image_path, height=image.shape[0], width=image.shape[1])
         drawn = draw_sample(image, sample, classes, palette, score_thr=score_thr, draw_gt=False)
         mmcv.imwrite(mmcv.rgb2bgr(drawn), picture)

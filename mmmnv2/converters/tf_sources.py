@@ -12,7 +12,7 @@ Three kinds of source, told apart by what ``path`` is:
   dropped and '/' replaced by '_' (``expanded_conv_3_expand_weights.npy``);
 - a TF checkpoint (``model.ckpt-30000`` with its ``.index`` and ``.data-*`` files), read through TensorFlow, which
   is an optional dependency (``pip install "mmmnv2[tf]"``); a variable's exponential moving average is taken where
-  the checkpoint has one, optimizer slots are left out. This path is not tested here (no TensorFlow).
+  the checkpoint has one, optimizer slots are left out. TensorFlow's own reading is not tested here (not installed).
 
 Arrays keep TF's layout: conv kernels HWIO, depthwise kernels HW(C)(1).
 """
@@ -144,8 +144,9 @@ def _tflite_variables(path: str, data: bytes, tflite) -> TFVariables:
             raise ConversionError(f'{path}: tensor {name} has a type this converter does not read ({tensor.Type()})')
         dtype = np.dtype(dtypes[tensor.Type()]).newbyteorder('<')
         buffer = model.Buffers(tensor.Buffer())
-        if buffer.Offset() > 1:  # large models keep buffers after the flatbuffer
-            raw = data[buffer.Offset():buffer.Offset() + buffer.Size()]
+        offset = buffer.Offset() if hasattr(buffer, 'Offset') else 0  # schema field of newer `tflite` packages
+        if offset > 1:  # large models keep buffers after the flatbuffer
+            raw = data[offset:offset + buffer.Size()]
         else:
             raw = buffer.DataAsNumpy().tobytes() if buffer.DataLength() else b''
         needed = int(np.prod(shape)) * dtype.itemsize

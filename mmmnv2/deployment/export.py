@@ -9,21 +9,13 @@ are computed exactly as the PyTorch evaluation computes them.
 import copy
 import json
 import re
-from typing import Dict, Optional, Tuple, Union
+from typing import Optional, Tuple, Union
 
 import torch
 from mmengine.config import Config
 from torch import nn
 
-from ..utils import (
-    build_host_model,
-    config_dataset_meta,
-    config_host,
-    drop_pretrained,
-    fixed_input_size,
-    fuse_conv_bn_layers,
-    refuse_unsafe_checkpoint,
-)
+from ..utils import config_host, fixed_input_size, fuse_conv_bn_layers
 from .onnx_interface import (
     INPUT_NAME,
     META_DATASET_META,
@@ -52,44 +44,6 @@ class Network(nn.Module):
         return tuple(flatten_outputs(self.model(inputs, mode='tensor')))
 
 
-def build_model(cfg: Config, checkpoint: Optional[str]) -> Tuple[nn.Module, Dict]:
-    """The config's model in eval mode with the checkpoint's weights (random ones if None), and the dataset meta.
-
-    A checkpoint that does not fit the model is refused with the missing, unexpected and mis-shaped keys listed.
-    """
-    cfg = copy.deepcopy(cfg)
-    drop_pretrained(cfg.model)  # weights come from the checkpoint (or stay random): nothing to download
-    model = build_host_model(cfg)
-    dataset_meta = config_dataset_meta(cfg)
-    if checkpoint is None:
-        model.init_weights()
-    else:
-        with refuse_unsafe_checkpoint():
-            loaded = torch.load(checkpoint, map_location='cpu', weights_only=True)
-        state = loaded.get('state_dict', loaded)
-        state = {re.sub(r'^module\.', '', key): value for key, value in state.items()}
-        check_state_dict(model, state, checkpoint)
-        model.load_state_dict(state)
-        dataset_meta = loaded.get('meta', {}).get('dataset_meta', None) or dataset_meta
-    return model.eval(), dataset_meta
-
-
-def check_state_dict(model: nn.Module, state: Dict[str, torch.Tensor], checkpoint: str) -> None:
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    mis_shaped = sorted(f'{key}: checkpoint {tuple(state[key].shape)}, model {tuple(expected[key].shape)}'
-                        for key in set(state) & set(expected) if state[key].shape != expected[key].shape)
-    if missing or unexpected or mis_shaped:
-        def listing(title, keys):
-            return f'\n  {title} ({len(keys)}): ' + ', '.join(keys[:20]) + (' ...' if len(keys) > 20 else '')
-
-        raise ValueError(f'checkpoint {checkpoint} does not match the config\'s model:'
-                         + (listing('missing keys', missing) if missing else '')
-                         + (listing('unexpected keys', unexpected) if unexpected else '')
-                         + (listing('shape mismatches', mis_shaped) if mis_shaped else ''))
-
-
 def export_onnx(config: Union[str, Config], checkpoint: Optional[str], out_file: str,
                 input_size: Optional[Tuple[int, int]] = None, dynamic_batch: bool = False) -> str:
     """Export the config's model with the checkpoint's weights to ``out_file``; returns ``out_file``.
@@ -102,7 +56,9 @@ def export_onnx(config: Union[str, Config], checkpoint: Optional[str], out_file:
     cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
     host = config_host(cfg)
     height, width = input_size or fixed_input_size(cfg)
-    model, dataset_meta = build_model(cfg, checkpoint)
+    from ..apis import init_model  # the API sits above deployment: imported at call time
+    model = init_model(cfg, checkpoint, 'cpu')
+    dataset_meta = model.dataset_meta
     fuse_conv_bn_layers(model)  # folds every BatchNorm that follows a convolution into its weights
     network = Network(model).eval()
 

@@ -1,5 +1,5 @@
 """An exported SSDLite (or any mmdet single-stage detector) in onnxruntime, returning ``DetDataSample``s."""
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -19,6 +19,26 @@ class ONNXRuntimeDetector(ONNXRuntimeModel):
         # MMEngine's Runner passes a config's top-level data_preprocessor; as for PyTorch models, the model's wins.
         model = dict(model, data_preprocessor=model.get('data_preprocessor') or data_preprocessor)
         super().__init__(onnx_file, model, input_size, 'mmdet', num_threads)
+
+    def check_output_channels(self, channels: Dict[str, Union[int, str]]) -> None:
+        head = self.host_model.bbox_head
+        priors = head.num_base_priors
+        levels = head.prior_generator.num_levels
+        priors = list(priors) if isinstance(priors, (list, tuple)) else [priors] * levels
+        names = list(channels)
+        if len(names) != 2 * levels:
+            raise ValueError(f'{self.onnx_file} has {len(names)} outputs, but the config\'s head predicts on '
+                             f'{levels} feature maps (class scores and box deltas for each: {2 * levels} outputs)')
+        box_size = getattr(head.bbox_coder, 'encode_size', 4)
+        for level, anchors in enumerate(priors):
+            for name, per_anchor, what in ((names[level], head.cls_out_channels,
+                                            f'class scores (num_classes={head.num_classes})'),
+                                           (names[levels + level], box_size, 'box deltas')):
+                if channels[name] != anchors * per_anchor:
+                    raise ValueError(
+                        f'{self.onnx_file}: output {name} has {channels[name]} channels, but the config\'s head '
+                        f'expects {anchors * per_anchor} ({anchors} anchors x {per_anchor} {what}); export the '
+                        f'checkpoint of this config, or use the config the file was exported from')
 
     def network_outputs(self, inputs: torch.Tensor) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
         """(class scores per level, box deltas per level), as the PyTorch detector's ``mode='tensor'``."""

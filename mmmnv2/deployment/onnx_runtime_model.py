@@ -52,6 +52,12 @@ class ONNXRuntimeModel(BaseModel):
         self.output_names = [output.name for output in self.session.get_outputs()]
         # The host model, without weights: its heads hold the post-processing (anchors, coder, NMS, resizing).
         self.host_model = MODELS.build(model)
+        self.check_output_channels({output.name: output.shape[1] for output in self.session.get_outputs()})
+
+    def check_output_channels(self, channels: Dict[str, Union[int, str]]) -> None:
+        """Refuse a file whose outputs do not have the channels the config's head post-processes (an ONNX file
+        of another class count would otherwise give wrong results, or fail deep in the post-processing)."""
+        raise NotImplementedError
 
     def init_weights(self) -> None:
         """Nothing to initialise: the weights are in the ONNX file."""

@@ -1,5 +1,5 @@
 """An exported Mobile DeepLabv3 (or any mmseg encoder-decoder) in onnxruntime, returning ``SegDataSample``s."""
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence, Union
 
 import torch
 
@@ -23,6 +23,14 @@ class ONNXRuntimeSegmentor(ONNXRuntimeModel):
         preprocessor = dict(model.get('data_preprocessor') or {})
         preprocessor['test_cfg'] = dict(size=tuple(input_size))  # pad every test image to the fixed input size
         super().__init__(onnx_file, dict(model, data_preprocessor=preprocessor), input_size, 'mmseg', num_threads)
+
+    def check_output_channels(self, channels: Dict[str, Union[int, str]]) -> None:
+        head = self.host_model.decode_head
+        (name, found), = channels.items()
+        if found != head.out_channels:
+            raise ValueError(f'{self.onnx_file}: output {name} has {found} channels (classes), but the config\'s '
+                             f'decode head has {head.out_channels} (num_classes={head.num_classes}); export the '
+                             f'checkpoint of this config, or use the config the file was exported from')
 
     def network_outputs(self, inputs: torch.Tensor) -> torch.Tensor:
         """The decode head's logits, as the PyTorch segmentor's ``mode='tensor'``.

@@ -5,9 +5,24 @@ from .host import HOSTS, Host, build_host_model, config_dataset_meta, config_hos
 from .input_size import config_input_size, fixed_input_size
 from .pretrained import drop_pretrained
 from .run_config import add_run_arguments, load_run_config
-from .safe_checkpoint import UnsafeCheckpointError, allow_mmengine_checkpoint_types, refuse_unsafe_checkpoint
+from .safe_checkpoint import (
+    CorruptCheckpointError,
+    UnsafeCheckpointError,
+    allow_mmengine_checkpoint_types,
+    file_sha256,
+    load_checkpoint_file,
+    refuse_unsafe_checkpoint,
+    register_safe_checkpoint_loaders,
+    verify_checkpoint_file,
+)
+from .state_dict import CheckpointMismatchError, check_checkpoint_fits, load_checkpoint_into
 
-__all__ = ['HOSTS', 'Host', 'UnsafeCheckpointError', 'add_run_arguments', 'allow_mmengine_checkpoint_types',
-           'load_run_config', 'build_host_model',
-           'config_dataset_meta', 'config_host', 'config_input_size', 'drop_pretrained', 'fixed_input_size',
-           'fuse_conv_bn_layers', 'optimize_for_inference', 'refuse_unsafe_checkpoint', 'setup_cpu_distributed']
+# What a refused checkpoint raises: the tools report these as errors without a traceback.
+CHECKPOINT_ERRORS = (UnsafeCheckpointError, CorruptCheckpointError, CheckpointMismatchError)
+
+__all__ = ['CHECKPOINT_ERRORS', 'HOSTS', 'CheckpointMismatchError', 'CorruptCheckpointError', 'Host',
+           'UnsafeCheckpointError', 'add_run_arguments', 'allow_mmengine_checkpoint_types', 'build_host_model',
+           'check_checkpoint_fits', 'config_dataset_meta', 'config_host', 'config_input_size', 'drop_pretrained',
+           'file_sha256', 'fixed_input_size', 'fuse_conv_bn_layers', 'load_checkpoint_file', 'load_checkpoint_into',
+           'load_run_config', 'optimize_for_inference', 'refuse_unsafe_checkpoint', 'register_safe_checkpoint_loaders',
+           'setup_cpu_distributed', 'verify_checkpoint_file']

@@ -9,9 +9,8 @@ import re
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.model import revert_sync_batchnorm
-from mmengine.registry import init_default_scope
 
+from mmmnv2.apis import init_model
 from mmmnv2.datasets import SEG_CLASSES, SEG_PALETTE
 from mmmnv2.models.backbones import MobileNetV2
 
@@ -57,14 +56,7 @@ def pipelines(cfg: Config):
 
 
 def build_model(cfg: Config):
-    from mmseg.registry import MODELS
-    init_default_scope('mmseg')
-    model_cfg = cfg.model.copy()
-    if model_cfg.backbone.get('init_cfg', None) and model_cfg.backbone.init_cfg.get('type') == 'Pretrained':
-        model_cfg.backbone.init_cfg = None  # no download in tests
-    model = revert_sync_batchnorm(MODELS.build(model_cfg))
-    model.init_weights()
-    return model
+    return init_model(cfg, device='cpu')  # initial weights, nothing downloaded
 
 
 def test_table7_rows_all_have_a_config():
@@ -216,6 +208,6 @@ def test_toy_config_runs_offline_on_cpu(name):
         assert part.norm_cfg.type == 'BN'  # one process: no SyncBN
     assert cfg.train_dataloader.dataset.data_root.rstrip('/') == 'data/toyshapes_seg'
     assert cfg.val_evaluator.type == 'IoUMetric'
-    assert cfg.default_hooks.checkpoint.type == 'CheckpointHook'
+    assert cfg.default_hooks.checkpoint.type == 'mmmnv2.VerifiedCheckpointHook'  # atomic, checksummed saves
     assert cfg.visualizer.type == 'SegLocalVisualizer'
     assert cfg.tta_model.type == 'SegTTAModel' and any(t['type'] == 'TestTimeAug' for t in cfg.tta_pipeline)

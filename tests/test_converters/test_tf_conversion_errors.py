@@ -1,7 +1,12 @@
 """Files that do not fit the target config, or are not models at all, fail naming what differs or the file."""
+import re
 import shutil
+import sys
+import types
 
+import numpy as np
 import pytest
+import torch
 from google_models import DM05_CONFIG, OS16_CONFIG
 from mmengine.config import Config
 
@@ -92,3 +97,52 @@ def test_tf_checkpoint_without_tensorflow_names_the_extra(tmp_path):
 def test_classifier_without_labels_is_refused(shared_data):
     with pytest.raises(ConversionError, match='labels file'):
         convert_tf_file(str(shared_data / 'tflite' / 'mobilenet_v2_1.0_224_quant.tflite'))
+
+
+def test_tool_exits_with_the_error(shared_data, tf_to_openmmlab, tmp_path):
+    with pytest.raises(SystemExit, match=r'^error: .*does not fit the target model'):
+        tf_to_openmmlab.main([str(shared_data / FLOAT_DEEPLAB), str(tmp_path / 'out.pth'),
+                              '--config', str(OS16_CONFIG)])
+    assert not (tmp_path / 'out.pth').exists()
+
+
+def test_tf_checkpoint_reader_logic_with_a_stand_in_for_tensorflow(shared_data, tmp_path, monkeypatch):
+    """TensorFlow is not installed here: a stand-in reader serves the TF-slim variables under their checkpoint names,
+    with a training checkpoint's extras (step counter, momentum slots, moving averages). Only our side is tested:
+    TF's own reading of .index/.data files is not."""
+    folder = shared_data / 'tf_slim_mobilenet_v2_1.0_224'
+    npy_state, _ = convert_tf_file(str(folder))
+    variables = {}
+    for file in folder.glob('*.npy'):
+        name = checkpoint_name(file.stem)
+        value = np.load(file)
+        variables[name] = value + 1  # raw value: the moving average below must win
+        variables[f'{name}/ExponentialMovingAverage'] = value
+        variables[f'{name}/Momentum'] = np.zeros_like(value)
+    variables['global_step'] = np.array(30000)
+
+    class Reader:
+        def get_variable_to_shape_map(self):
+            return {name: list(value.shape) for name, value in variables.items()}
+
+        def get_tensor(self, name):
+            return variables[name]
+
+    stand_in = types.ModuleType('tensorflow')
+    stand_in.train = types.SimpleNamespace(load_checkpoint=lambda prefix: Reader())
+    monkeypatch.setitem(sys.modules, 'tensorflow', stand_in)
+    (tmp_path / 'model.ckpt-30000.index').write_bytes(b'')
+    state, meta = convert_tf_file(str(tmp_path / 'model.ckpt-30000.index'))
+    assert meta['tf_source']['kind'] == 'checkpoint'
+    assert state.keys() == npy_state.keys()
+    assert all(torch.equal(state[key], npy_state[key]) for key in state)
+
+
+def checkpoint_name(stem: str) -> str:
+    """A TF-slim .npy file's variable name: 'expanded_conv_3_expand_BatchNorm_gamma' ->
+    'MobilenetV2/expanded_conv_3/expand/BatchNorm/gamma'."""
+    name = 'MobilenetV2/' + stem.replace('_BatchNorm_', '/BatchNorm/')
+    name = re.sub(r'(expanded_conv(_\d+)?)_(expand|depthwise|project)', r'\1/\3', name)
+    name = re.sub(r'/(depthwise)_(depthwise_weights)$', r'/\1/\2', name)
+    name = re.sub(r'/(expand|project|Conv|Conv_1)_(weights)$', r'/\1/\2', name)
+    return re.sub(r'^MobilenetV2/(Logits)_(Conv2d_1c_1x1)_(biases)$', r'MobilenetV2/\1/\2/\3', name)

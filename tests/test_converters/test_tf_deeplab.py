@@ -70,6 +70,15 @@ def test_float_deeplab_onnx_export_matches_litert(float_deeplab, tmp_path):
     check_float_parity(compare_logits(model, source, photos))
 
 
+def test_mmseg_inferencer_runs_the_converted_model(float_deeplab):
+    from mmseg.apis import MMSegInferencer
+    source, checkpoint, photos = float_deeplab
+    inferencer = MMSegInferencer(model=str(DM05_CONFIG), weights=checkpoint, device='cpu')
+    prediction = inferencer(photos[0])['predictions']
+    reference = run_litert(source, (rgb(photos[0]).astype(np.float32) / 127.5 - 1)).argmax(-1)
+    assert (prediction == reference).mean() >= 0.999 and BIRD in np.unique(prediction)
+
+
 def test_same_padding_exports_as_conv_pads_at_even_sizes(float_deeplab, tmp_path):
     """At an even size TF's 'SAME' pads stride-2 convs 0 before, 1 after: static pads of the ONNX Conv, no Pad."""
     onnx = require('onnx')

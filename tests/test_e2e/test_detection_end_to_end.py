@@ -110,10 +110,11 @@ def test_malicious_checkpoint_is_refused(det_toy_data, tmp_path):
     torch.save({'state_dict': {}, 'meta': Payload()}, checkpoint)
     for tool_args in (['tools/train.py', CONFIG, '--resume', str(checkpoint)],
                       ['tools/test.py', CONFIG, str(checkpoint)]):
+        # The variable users set to load old checkpoints must not re-enable unpickling code.
         result = run_tool(*tool_args, '--work-dir', str(tmp_path / 'work'), '--cfg-options',
-                          *data_options(det_toy_data), check=False)
+                          *data_options(det_toy_data), check=False, env={'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD': '1'})
         assert result.returncode != 0
-        assert 'Refused to load a checkpoint' in result.stderr
+        assert f'Refused to load checkpoint {checkpoint}' in result.stderr
         assert not marker.exists()
 
 

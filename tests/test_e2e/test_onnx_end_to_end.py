@@ -13,8 +13,8 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import DATASETS, init_default_scope
 from toy_runs import DET_CONFIG, SEG_CONFIG, SEG_MAX_ITERS, det_data_options, reported, run_tool, seg_data_options
 
+from mmmnv2.apis import init_model
 from mmmnv2.deployment import init_onnx_model, relative_difference
-from mmmnv2.deployment.export import build_model
 
 OUTPUT_TOLERANCE = 1e-4  # of the largest output; measured ~1e-6
 METRIC_TOLERANCE = {'coco/bbox_mAP_50': 0.005, 'mIoU': 0.5}  # 0.5 points (mAP is a fraction, mIoU a percentage)
@@ -26,7 +26,7 @@ def val_inputs(config: str, data_options: list, count: int = 8) -> torch.Tensor:
     cfg.merge_from_dict(dict(option.split('=', 1) for option in data_options))
     init_default_scope(cfg.default_scope)
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
-    model, _ = build_model(cfg, None)
+    model = init_model(cfg, device='cpu')
     return model.data_preprocessor(pseudo_collate([dataset[i] for i in range(count)]), False)['inputs']
 
 
@@ -54,7 +54,7 @@ def test_onnx_model_scores_as_the_pytorch_model(task, request, tmp_path):
     pictures = glob.glob(str(tmp_path / '**' / 'pictures' / '**' / '*.[jp][pn]g'), recursive=True)
     assert len(pictures) == 32  # the host visualiser drew every ONNX prediction
 
-    model, _ = build_model(Config.fromfile(config), checkpoint)
+    model = init_model(config, checkpoint, 'cpu')
     inputs = val_inputs(config, options)
     with torch.no_grad():
         reference = model(inputs, mode='tensor')

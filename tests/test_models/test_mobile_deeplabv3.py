@@ -7,10 +7,9 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.model import revert_sync_batchnorm
-from mmengine.registry import init_default_scope
 
 from mmmnv2.analysis import count_parameters, forward_macs, tta_area_factor
+from mmmnv2.apis import init_model
 from mmmnv2.models.decode_heads import MobileDeepLabV3Head
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -25,14 +24,10 @@ OS16, ASPP_OS16, OS8, ASPP_OS8 = TABLE7
 
 
 def build(config_name: str, **head_overrides):
-    """The config's EncoderDecoder on CPU: no download (Pretrained init stripped), SyncBN reverted to BN."""
-    from mmseg.registry import MODELS
-    init_default_scope('mmseg')
+    """The config's EncoderDecoder on CPU: no download (Pretrained init dropped), SyncBN reverted to BN."""
     cfg = Config.fromfile(osp.join(CONFIG_DIR, config_name))
-    cfg.model.backbone.init_cfg = None
     cfg.model.decode_head.update(head_overrides)
-    model = revert_sync_batchnorm(MODELS.build(cfg.model))
-    return model.eval(), cfg
+    return init_model(cfg, device='cpu'), cfg
 
 
 def macs_at(model, size: int) -> int:

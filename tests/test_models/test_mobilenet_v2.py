@@ -233,6 +233,9 @@ def test_with_cp_gives_same_output_and_gradients():
     (dict(frozen_stages=8), 'frozen_stages'),
     (dict(frozen_stages=-2), 'frozen_stages'),
     (dict(frozen_stages=6, out_endpoints=('layer_14',)), 'frozen_stages'),
+    (dict(divisible_by=0), 'divisible_by'),
+    (dict(divisible_by=2.0), 'divisible_by'),
+    (dict(same_padding=True, conv_cfg=dict(type='DCN')), 'conv_cfg'),
 ])
 def test_bad_arguments_name_the_argument(kwargs, argument):
     with pytest.raises(ValueError, match=argument):

@@ -10,16 +10,14 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from mmmnv2.analysis import count_parameters, forward_macs
+from mmmnv2.apis import init_model
 from mmmnv2.models.task_modules import SSDLiteAnchorGenerator
 
 COCO_CONFIG = 'configs/ssdlite/ssdlite_mobilenetv2_8xb24-600e_coco-320x320.py'
 
 
 def build_detector(config: str = COCO_CONFIG):
-    init_default_scope('mmdet')
-    cfg = Config.fromfile(config).model
-    cfg.backbone.init_cfg = None  # no download: the structure is what is measured
-    return MODELS.build(cfg)
+    return init_model(config, device='cpu')  # initial weights, nothing downloaded: the structure is measured
 
 
 @pytest.fixture(scope='module')

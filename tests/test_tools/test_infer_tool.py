@@ -183,7 +183,7 @@ def test_crafted_checkpoint_is_refused(det_case, tmp_path):
     _, (folder, _) = det_case
     marker = tmp_path / 'ran'
     torch.save({'state_dict': {}, 'meta': _RunsCode(marker)}, tmp_path / 'evil.pth')
-    with pytest.raises(UnsafeCheckpointError, match='Refused to load a checkpoint'):
+    with pytest.raises(UnsafeCheckpointError, match='Refused to load checkpoint'):
         infer_tool.main([DET_CONFIG, str(tmp_path / 'evil.pth'), folder, '--out-dir', str(tmp_path / 'out')])
     assert not marker.exists()
 

@@ -40,14 +40,16 @@ tta_pipeline = [
          ]),
 ]
 data_root = 'data/VOCdevkit/VOC2012'
-dataset_train = dict(type='PascalVOCDataset', data_root=data_root, ann_file='ImageSets/Segmentation/train.txt',
+# mmmnv2.StrictPascalVOCDataset: PascalVOCDataset refusing empty split files and missing images or label maps
+dataset_train = dict(type='mmmnv2.StrictPascalVOCDataset', data_root=data_root,
+                     ann_file='ImageSets/Segmentation/train.txt',
                      data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'),
                      pipeline=train_pipeline)
-dataset_aug = dict(type='PascalVOCDataset', data_root=data_root, ann_file='ImageSets/Segmentation/aug.txt',
+dataset_aug = dict(type='mmmnv2.StrictPascalVOCDataset', data_root=data_root, ann_file='ImageSets/Segmentation/aug.txt',
                    data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClassAug'),
                    pipeline=train_pipeline)
 train_dataloader = dict(
     batch_size=4,  # TF recipe: batch 16 = 4 GPUs x 4
     dataset=dict(type='ConcatDataset', datasets=[dataset_train, dataset_aug]))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+val_dataloader = dict(dataset=dict(type='mmmnv2.StrictPascalVOCDataset', pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -16,7 +16,8 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=3000, max_keep_ckpts=3, save_best='mIoU'),
+    checkpoint=dict(type='mmmnv2.VerifiedCheckpointHook', by_epoch=False, interval=3000, max_keep_ckpts=3,
+                    save_best='mIoU'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
 auto_scale_lr = dict(enable=False, base_batch_size=16)  # TF recipe: batch 16 (4 GPUs x 4 images)

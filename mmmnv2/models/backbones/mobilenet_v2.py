@@ -27,6 +27,7 @@ Module names follow OpenMMLab's MobileNetV2 (``conv1``, ``layer1``..``layer7``, 
 mmcls/mmpretrain ImageNet checkpoint loads with ``init_cfg=dict(type='Pretrained', prefix='backbone.', ...)``.
 """
 import re
+import warnings
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from mmcv.cnn import ConvModule
@@ -160,6 +161,9 @@ class MobileNetV2(BaseModule):
             eps=1e-3)`` is TF's BN.
         init_cfg: MMEngine initialisation config; use ``dict(type='Pretrained', checkpoint=..., prefix='backbone.')``
             for OpenMMLab's ImageNet checkpoint.
+        pretrained: Deprecated, as in the hosts' backbones (MMSegmentation's ``EncoderDecoder`` passes its
+            ``model.pretrained`` here): a checkpoint path or URL, taken as
+            ``init_cfg=dict(type='Pretrained', checkpoint=pretrained)`` with a DeprecationWarning.
     """
 
     def __init__(self,
@@ -175,7 +179,19 @@ class MobileNetV2(BaseModule):
                  conv_cfg: Optional[dict] = None,
                  norm_cfg: Optional[dict] = None,
                  act_cfg: Optional[dict] = None,
-                 init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
+                 init_cfg: Optional[Union[dict, List[dict]]] = None,
+                 pretrained: Optional[str] = None) -> None:
+        if pretrained is not None:
+            if not isinstance(pretrained, str):
+                raise TypeError(f'pretrained must be a checkpoint path or URL (str) or None, got {pretrained!r}')
+            if init_cfg is not None:
+                raise ValueError('pretrained and init_cfg cannot both be set; set only init_cfg=dict('
+                                 f"type='Pretrained', checkpoint={pretrained!r}) (with prefix='backbone.' for an "
+                                 'ImageNet classifier checkpoint)')
+            warnings.warn('DeprecationWarning: pretrained is deprecated, please use init_cfg=dict(type='
+                          f"'Pretrained', checkpoint={pretrained!r}) instead (prefix='backbone.' for an ImageNet "
+                          'classifier checkpoint)', DeprecationWarning, stacklevel=2)
+            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
         if init_cfg is None:
             init_cfg = [dict(type='Kaiming', layer=['Conv2d']),
                         dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])]
@@ -210,9 +226,9 @@ class MobileNetV2(BaseModule):
         act_cfg = act_cfg if act_cfg is not None else dict(type='ReLU6')
         layer_cfg = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
         stem = self.layer_specs[0]
-        stem_cfg = dict(layer_cfg, conv_cfg=same_padding_conv_cfg(conv_cfg)) if same_padding and stem.stride > 1 \
-            else layer_cfg
-        self.conv1 = ConvModule(3, stem.out_channels, 3, stride=stem.stride, padding=1, **stem_cfg)
+        stem_conv_cfg = same_padding_conv_cfg(conv_cfg) if same_padding else conv_cfg  # the stem has stride 2
+        self.conv1 = ConvModule(3, stem.out_channels, 3, stride=stem.stride, padding=1,
+                                **dict(layer_cfg, conv_cfg=stem_conv_cfg))
         for stage in range(1, min(num_stages, len(ARCH_SETTINGS)) + 1):
             blocks = [InvertedResidual(s.in_channels, s.out_channels, s.expanded_channels or s.in_channels,
                                        stride=s.stride, dilation=s.dilation, with_cp=with_cp,
