@@ -71,8 +71,9 @@ def run(args: List[str], log_path: str) -> None:
                                    stderr=subprocess.STDOUT, text=True)
         for line in process.stdout:
             log.write(line)
-            if ' - mmengine - INFO - Iter(' in line or 'Error' in line:
-                print('   ', line.split(' - INFO - ')[-1].rstrip(), flush=True)
+            evaluating = 'Iter(val)' in line or 'Iter(test)' in line
+            if (' - mmengine - INFO - Iter(' in line and not (evaluating and 'eta: ' in line)) or 'Error' in line:
+                print('   ', line.split(' - INFO - ')[-1].rstrip(), flush=True)  # training progress, metrics
         if process.wait() != 0:
             raise SystemExit(f'{args[0]} failed; see {log_path}')
 
@@ -147,6 +148,12 @@ def draw_pictures(config: str, checkpoint: str, options: List[str], out_dir: str
     return save_dataset_pictures(init_model(cfg, checkpoint, 'cpu'), out_dir)
 
 
+def shown(path: str) -> str:
+    """``path`` relative to the current folder when inside it, else absolute."""
+    relative = osp.relpath(path)
+    return osp.abspath(path) if relative.startswith('..') else relative
+
+
 def results_table(rows: List[Dict]) -> str:
     """The rows as a Markdown table (what is printed and written to ``results.md``)."""
     lines = ['| task | metric | ours (%) | README range (%) | verdict | wall time | curves | sample pictures |',
@@ -194,9 +201,9 @@ def main() -> None:
         expected = readme_range(config)
         rows.append(dict(task=task, config=osp.relpath(config, REPO), metric=name, value=round(value, 2),
                          expected=expected, verdict=verdict(value, expected), seconds=round(time.time() - start, 1),
-                         checkpoint=osp.relpath(checkpoint), curves=osp.relpath(curves),
-                         pictures=[osp.relpath(p) for p in pictures[:SAMPLE_PICTURES]],
-                         pictures_dir=osp.relpath(osp.dirname(pictures[0]))))
+                         checkpoint=shown(checkpoint), curves=shown(curves),
+                         pictures=[shown(p) for p in pictures[:SAMPLE_PICTURES]],
+                         pictures_dir=shown(osp.dirname(pictures[0]))))
 
     table = results_table(rows)
     with open(osp.join(args.work_dir, 'results.md'), 'w') as f:
