@@ -3,12 +3,57 @@
 Several test files check what a trained model does (the tools, the ONNX path, the inference entry point); they share
 one training run per task instead of training again.
 """
+import os
 import os.path as osp
+from pathlib import Path
+from typing import Callable, Tuple
 
 import pytest
-from toy_runs import DET_CONFIG, SEG_CONFIG, SEG_INTERRUPTED_AT, det_data_options, run_tool, seg_data_options
+import torch
+from torch.nn.modules.batchnorm import _BatchNorm
+from toy_runs import DET_CONFIG, REPO, SEG_CONFIG, SEG_INTERRUPTED_AT, det_data_options, run_tool, seg_data_options
 
 from mmmnv2.datasets import generate_detection, generate_segmentation
+
+
+@pytest.fixture(scope='session')
+def repo_root() -> Path:
+    """The checkout's root folder (configs/, tools/)."""
+    return Path(REPO)
+
+
+class RunsShellCommand:
+    """Unpickling this runs ``touch MARKER`` through ``os.system`` (the classic malicious-checkpoint trick)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f'touch "{self.marker}"',)
+
+
+@pytest.fixture
+def malicious_payload(tmp_path) -> Tuple[RunsShellCommand, Path]:
+    """(an object whose unpickling creates a marker file, the marker's path); the marker does not exist yet."""
+    marker = tmp_path / 'payload_ran'
+    return RunsShellCommand(marker), marker
+
+
+def randomise_batch_norms(model: torch.nn.Module, seed: int = 0) -> None:
+    """Batch norm statistics and affine parameters far from (0, 1), so that a wrongly folded or wrongly loaded batch
+    norm shows in the outputs (a fresh one is the identity up to eps)."""
+    generator = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, _BatchNorm):
+            for tensor, low, high in ((module.running_mean, -0.5, 0.5), (module.running_var, 0.5, 2.0),
+                                      (module.weight, 0.5, 1.5), (module.bias, -0.5, 0.5)):
+                tensor.data.copy_(torch.rand(tensor.shape, generator=generator) * (high - low) + low)
+
+
+@pytest.fixture
+def randomise_bn() -> Callable[..., None]:
+    """``randomise_batch_norms(model, seed=0)``."""
+    return randomise_batch_norms
 
 
 @pytest.fixture(scope='session')

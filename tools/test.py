@@ -17,12 +17,9 @@ evaluation, listing the missing, unexpected and mis-shaped keys. CHECKPOINT may 
 post-processing and evaluators (``--num-threads``: its threads).
 """
 import argparse
-import sys
 
-from mmengine.runner import Runner
-
-from mmmnv2.engine import StrictLoadHook
-from mmmnv2.utils import CHECKPOINT_ERRORS, add_run_arguments, load_run_config, setup_cpu_distributed
+from mmmnv2.engine import run_config
+from mmmnv2.utils import add_run_arguments, load_run_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -69,14 +66,7 @@ def main() -> None:
     if args.out is not None:
         host.apply_out(cfg, args.out)
 
-    StrictLoadHook.add_to(cfg)
-    setup_cpu_distributed(cfg, args.launcher)
-    runner = Runner.from_cfg(cfg)
-
-    try:
-        runner.test()
-    except CHECKPOINT_ERRORS as error:
-        sys.exit(f'error: {error}')
+    run_config(cfg, args.launcher, 'test')
 
 
 if __name__ == '__main__':

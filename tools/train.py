@@ -14,12 +14,9 @@ path resumes from the newest checkpoint of the work dir that is complete and mat
 ones it skipped.
 """
 import argparse
-import sys
 
-from mmengine.runner import Runner
-
-from mmmnv2.engine import StrictLoadHook, find_resumable_checkpoint
-from mmmnv2.utils import CHECKPOINT_ERRORS, add_run_arguments, load_run_config, setup_cpu_distributed
+from mmmnv2.engine import find_resumable_checkpoint, run_config
+from mmmnv2.utils import add_run_arguments, load_run_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -62,13 +59,7 @@ def main() -> None:
         cfg.resume = True
         cfg.load_from = args.resume
 
-    StrictLoadHook.add_to(cfg, partial=args.partial_load)
-    setup_cpu_distributed(cfg, args.launcher)
-    runner = Runner.from_cfg(cfg)
-    try:
-        runner.train()
-    except CHECKPOINT_ERRORS as error:
-        sys.exit(f'error: {error}')
+    run_config(cfg, args.launcher, 'train', partial_load=args.partial_load)
 
 
 if __name__ == '__main__':

@@ -12,5 +12,5 @@ _base_ = [
 ]
 model = dict(
     backbone=dict(output_stride=8),  # TF eval output_stride 8
-    decode_head=dict(with_aspp=True, output_stride=8))  # paper: ASPP rates doubled at OS 8
+    decode_head=dict(with_aspp=True))  # paper: ASPP rates doubled at OS 8 (the head takes the backbone's stride)
 tta_model = dict(type='SegTTAModel')  # paper "MF": softmax averaged over the scales and flips of tta_pipeline

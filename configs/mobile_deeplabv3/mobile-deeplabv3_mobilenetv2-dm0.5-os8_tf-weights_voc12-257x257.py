@@ -21,7 +21,7 @@ model = dict(
         same_padding=True,  # TF 'SAME' (the same as symmetric at 257's odd sizes; right at any even size)
         norm_cfg=backbone_norm_cfg,
         init_cfg=None),  # weights come from the converted checkpoint
-    decode_head=dict(in_channels=160, output_stride=8, norm_cfg=head_norm_cfg, align_corners=True))
+    decode_head=dict(norm_cfg=head_norm_cfg, align_corners=True))  # channels and stride: the backbone's
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=size, keep_ratio=True),  # the longer side to 257, as the graph's input

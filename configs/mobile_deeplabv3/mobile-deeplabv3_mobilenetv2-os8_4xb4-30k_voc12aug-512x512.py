@@ -10,5 +10,5 @@ _base_ = [
     'mmseg::_base_/default_runtime.py',
     '../_base_/schedules/schedule_30k_tf-deeplab.py',
 ]
-model = dict(backbone=dict(output_stride=8), decode_head=dict(output_stride=8))  # TF eval output_stride 8
+model = dict(backbone=dict(output_stride=8))  # TF eval output_stride 8; the head's atrous rates follow
 tta_model = dict(type='SegTTAModel')  # paper "MF": softmax averaged over the scales and flips of tta_pipeline

@@ -1,6 +1,7 @@
 # Not in the paper: our MobileNetV2 under MMSegmentation's UPerHead, to show the backbone serving any mmseg head over
 # several taps. Taps named as in TF-slim: layer_4 (24 ch, stride 4), layer_7 (32, 8), layer_14 (96, 16), layer_18
-# (320, 32); their channels come from MobileNetV2(...).out_channels. Data, schedule and initialisation as in the
+# (320, 32); the head takes their channels from the backbone (mmmnv2.MobileDeepLabV3, the model base's segmentor,
+# checks them against MobileNetV2(...).feature_info). Data, schedule and initialisation as in the
 # Mobile DeepLabv3 configs (TF DeepLab recipe).
 _base_ = [
     '../_base_/models/mobile_deeplabv3_mobilenetv2.py',
@@ -13,7 +14,6 @@ model = dict(
     decode_head=dict(
         _delete_=True,
         type='UPerHead',
-        in_channels=[24, 32, 96, 320],
         in_index=[0, 1, 2, 3],
         pool_scales=(1, 2, 3, 6),
         channels=128,  # mmseg's ResNet UPerNets use 512; 128 keeps the head in proportion to a mobile backbone

@@ -5,7 +5,6 @@ scores ~0). ``tools/test.py`` on the saved checkpoint must reproduce the final v
 ``tools/test.py`` and ``DetInferencer`` must run our config, and ``--resume`` must continue an interrupted run.
 """
 import glob
-import os
 import os.path as osp
 import pickle
 import re
@@ -80,6 +79,7 @@ def test_mmdetection_test_tool_and_inferencer_run_our_config(trained_detector, d
         assert torch.allclose(torch.tensor(prediction['bboxes'][:5]), ours.bboxes[:5], atol=1e-2)
 
 
+@pytest.mark.slow  # two more training runs; resuming is proven in the default run by the segmentation e2e test
 def test_interrupted_training_resumes_from_last_checkpoint(det_toy_data, tmp_path):
     work_dir = str(tmp_path / 'work')
     common = ['--work-dir', work_dir, '--cfg-options', *data_options(det_toy_data), 'train_cfg.val_interval=1000',
@@ -99,15 +99,11 @@ def test_interrupted_training_resumes_from_last_checkpoint(det_toy_data, tmp_pat
     assert [s['last_step'] for s in resumed['param_schedulers']] == [20, 20]
 
 
-def test_malicious_checkpoint_is_refused(det_toy_data, tmp_path):
-    marker = tmp_path / 'pwned'
-
-    class Payload:
-        def __reduce__(self):
-            return (os.system, (f'touch {marker}',))
-
+@pytest.mark.slow  # two tool processes; the same refusals are proven in-process in tests/test_safety/
+def test_malicious_checkpoint_is_refused(det_toy_data, tmp_path, malicious_payload):
+    payload, marker = malicious_payload
     checkpoint = tmp_path / 'evil.pth'
-    torch.save({'state_dict': {}, 'meta': Payload()}, checkpoint)
+    torch.save({'state_dict': {}, 'meta': payload}, checkpoint)
     for tool_args in (['tools/train.py', CONFIG, '--resume', str(checkpoint)],
                       ['tools/test.py', CONFIG, str(checkpoint)]):
         # The variable users set to load old checkpoints must not re-enable unpickling code.

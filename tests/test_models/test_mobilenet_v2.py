@@ -13,8 +13,8 @@ ALL_LAYERS = tuple(f'layer_{n}' for n in range(1, 20))
 ALL_EXPANSIONS = tuple(f'layer_{n}/expansion_output' for n in range(3, 19))
 
 
-def test_parameter_counts_match_reference():
-    # REFERENCE §1: w=1.0, BN parameters included.
+def test_parameter_counts_match_an_independent_count():
+    # Table 2 at w=1.0, BN parameters included, counted by an independent rebuild (and torchvision's features).
     assert count_parameters(MobileNetV2()) == 2_223_872
     assert count_parameters(MobileNetV2(out_endpoints=('layer_18',))) == 1_811_712
     # With the 1000-class classifier of Table 4.
@@ -70,13 +70,13 @@ def test_every_output_has_the_channels_and_stride_it_reports(output_stride):
         assert size // out.shape[-1] == info.stride, info
         assert info.stride <= output_stride
     assert model.feature_info[ALL_LAYERS.index('layer_19')].stride == output_stride
-    # SSDLite's tap: 576 channels at stride 16 (REFERENCE §1).
+    # SSDLite's tap (paper Sec. 6.2): layer_15's expansion, 96 * 6 = 576 channels, at stride 16.
     tap = model.feature_info[19 + ALL_EXPANSIONS.index('layer_15/expansion_output')]
     assert (tap.channels, tap.stride) == (576, min(16, output_stride))
 
 
 def _measured_pattern(model):
-    """(stride, dilation) of each layer's spatial (3x3) conv, read from the modules themselves."""
+    """(stride, dilation) of each layer's spatial conv (the 3x3; layer_19's 1x1), read from the modules themselves."""
     pattern = []
     for spec in model.layer_specs:
         convs = [m for m in model.get_submodule(spec.module).modules() if isinstance(m, nn.Conv2d)]
@@ -86,7 +86,8 @@ def _measured_pattern(model):
 
 
 @pytest.mark.parametrize('output_stride,pattern', [
-    # REFERENCE §1, TF atrous semantics; (stride, rate) for layer_1 .. layer_19.
+    # TF-slim mobilenet.py's output_stride semantics (stride, rate) for layer_1 .. layer_19: once the target stride
+    # is reached, a downsampling layer gets stride 1 and every later layer's rate is multiplied by that stride.
     (16, [(2, 1), (1, 1), (2, 1), (1, 1), (2, 1), (1, 1), (1, 1), (2, 1), (1, 1), (1, 1), (1, 1), (1, 1), (1, 1),
           (1, 1), (1, 1), (1, 2), (1, 2), (1, 2), (1, 2)]),
     (8, [(2, 1), (1, 1), (2, 1), (1, 1), (2, 1), (1, 1), (1, 1), (1, 1), (1, 2), (1, 2), (1, 2), (1, 2), (1, 2),
@@ -98,8 +99,9 @@ def test_stride_and_rate_pattern(output_stride, pattern):
     model = MobileNetV2(out_endpoints=('layer_19',), output_stride=output_stride)
     assert [(s.stride, s.dilation) for s in model.layer_specs] == pattern
     measured = _measured_pattern(model)
-    measured[-1] = (measured[-1][0], pattern[-1][1])  # layer_19 is a 1x1 conv: its rate has no effect
-    assert measured == pattern
+    assert measured[:-1] == pattern[:-1]  # layer_1 .. layer_18: the 3x3 convs' strides and dilations
+    # layer_19 is a 1x1 conv: TF-slim still passes it the rate, which has no effect on a 1x1 kernel.
+    assert model.conv2.conv.kernel_size == (1, 1) and measured[-1] == (pattern[-1][0], 1)
     assert [s.stride for s in layer_specs(output_stride=output_stride)] == [p[0] for p in pattern]
 
 

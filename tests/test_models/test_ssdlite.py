@@ -27,7 +27,7 @@ def coco_detector():
 
 def test_parameters_match_paper_table6(coco_detector):
     params = count_parameters(coco_detector)
-    # Paper Table 6: 4.3M. REFERENCE §2: an independent rebuild (80 classes + background, 3 anchors on the first map
+    # Paper Table 6: 4.3M. An independent rebuild (80 classes + background, 3 anchors on the first map
     # and 6 elsewhere) has exactly 4,337,013.
     assert params == pytest.approx(4.30e6, rel=0.015)
     assert params == 4_337_013
@@ -36,6 +36,7 @@ def test_parameters_match_paper_table6(coco_detector):
 def test_multiply_adds_match_paper_table6(coco_detector):
     macs = forward_macs(coco_detector, 320, 320)
     assert macs == pytest.approx(0.80e9, rel=0.05)  # paper Table 6: 0.8B
+    assert macs == pytest.approx(0.789e9, rel=1e-3)  # an independent rebuild's conv multiply-accumulates
 
 
 def test_six_maps_and_anchors_per_location(coco_detector):
@@ -105,3 +106,11 @@ def test_channel_mismatch_fails_at_build_naming_both_numbers(overrides, numbers)
         MODELS.build(cfg)
     for number in numbers:
         assert number in str(error.value)
+
+
+def test_neck_and_head_take_their_channels_from_the_part_before(coco_detector):
+    cfg = Config.fromfile(COCO_CONFIG).model
+    assert 'in_channels' not in cfg.neck and 'in_channels' not in cfg.bbox_head  # stated once: by the backbone
+    # Paper Sec. 6.2: layer_15's expansion (96 * 6 = 576) and layer_19 (1280), then the extra layers' depths.
+    assert coco_detector.neck.in_channels == coco_detector.backbone.out_channels == (576, 1280)
+    assert coco_detector.bbox_head.in_channels == coco_detector.neck.out_channels == (576, 1280, 512, 256, 256, 128)

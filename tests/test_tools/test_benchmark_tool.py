@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
+from toy_runs import REPO
 
 from mmmnv2.analysis.benchmark import ROWS, build_model, format_figure, load_config, run_benchmark
 from mmmnv2.utils import HOSTS, drop_pretrained, optimize_for_inference
 
-ROOT = Path(__file__).resolve().parents[2]
 DETECTION = 'configs/ssdlite/ssdlite_mobilenetv2_8xb24-600e_coco-320x320.py'
 SEGMENTATION = 'configs/mobile_deeplabv3/mobile-deeplabv3_mobilenetv2-os16_4xb4-30k_voc12aug-512x512.py'
 FAST = ['--threads', '1', '--warmup', '0', '--repeats', '2', '--train-warmup', '0', '--train-iters', '1',
@@ -24,7 +24,7 @@ FAST = ['--threads', '1', '--warmup', '0', '--repeats', '2', '--train-warmup', '
 
 def run_tool(config: str, out: Path, *extra: str) -> str:
     result = subprocess.run([sys.executable, 'tools/analysis_tools/benchmark.py', config, *FAST, '--out', str(out),
-                             *extra], cwd=ROOT, capture_output=True, text=True)
+                             *extra], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 
@@ -64,27 +64,17 @@ def test_segmentation_benchmark_has_every_pytorch_figure(tmp_path):
     assert results['ours']['input_size'] == results['peer']['input_size'] == [512, 512]
 
 
-def randomise_batch_norms(model: torch.nn.Module) -> None:
-    """Statistics far from (0, 1), so that a wrongly folded batch norm shows in the outputs."""
-    generator = torch.Generator().manual_seed(0)
-    for module in model.modules():
-        if isinstance(module, _BatchNorm):
-            for tensor, low, high in ((module.running_mean, -0.5, 0.5), (module.running_var, 0.5, 2.0),
-                                      (module.weight, 0.5, 1.5), (module.bias, -0.5, 0.5)):
-                tensor.data.copy_(torch.rand(tensor.shape, generator=generator) * (high - low) + low)
-
-
 def flatten(outputs) -> list:
     return [outputs] if torch.is_tensor(outputs) else [t for output in outputs for t in flatten(output)]
 
 
 @pytest.mark.parametrize('config, size', [(DETECTION, 320), (HOSTS['mmdet'].benchmark_peer, 320),
                                           (SEGMENTATION, 128), (HOSTS['mmseg'].benchmark_peer, 128)])
-def test_optimized_model_computes_what_the_plain_one_does(config, size):
+def test_optimized_model_computes_what_the_plain_one_does(config, size, randomise_bn):
     cfg = load_config(config)
     drop_pretrained(cfg.model)
     plain = build_model(cfg)
-    randomise_batch_norms(plain)
+    randomise_bn(plain)
     optimized = optimize_for_inference(copy.deepcopy(plain))
     assert not [m for m in optimized.modules() if isinstance(m, _BatchNorm)]  # every batch norm was folded
     inputs = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(1))

@@ -171,18 +171,10 @@ def test_bad_inputs_are_refused_naming_the_path(det_case, tmp_path, capsys, case
     assert not (tmp_path / 'out').exists()
 
 
-class _RunsCode:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f'touch {self.marker}',))
-
-
-def test_crafted_checkpoint_is_refused(det_case, tmp_path):
+def test_crafted_checkpoint_is_refused(det_case, tmp_path, malicious_payload):
     _, (folder, _) = det_case
-    marker = tmp_path / 'ran'
-    torch.save({'state_dict': {}, 'meta': _RunsCode(marker)}, tmp_path / 'evil.pth')
+    payload, marker = malicious_payload
+    torch.save({'state_dict': {}, 'meta': payload}, tmp_path / 'evil.pth')
     with pytest.raises(UnsafeCheckpointError, match='Refused to load checkpoint'):
         infer_tool.main([DET_CONFIG, str(tmp_path / 'evil.pth'), folder, '--out-dir', str(tmp_path / 'out')])
     assert not marker.exists()

@@ -5,7 +5,6 @@ same forward pass), fills them with random weights and BN statistics, converts t
 checks that our backbone plus the converted classifier compute the same features and logits.
 """
 import importlib.util
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -230,20 +229,11 @@ def test_extra_key_fails_on_the_command_line(tmp_path):
     assert not dst.exists()
 
 
-class _Payload:
-    """Unpickling this runs a shell command (the classic malicious-checkpoint trick)."""
-
-    def __init__(self, command):
-        self.command = command
-
-    def __reduce__(self):
-        return os.system, (self.command,)
-
-
-def test_checkpoint_with_pickled_code_is_refused(tmp_path):
-    marker, src, dst = tmp_path / 'pwned', tmp_path / 'evil.pth', tmp_path / 'out.pth'
+def test_checkpoint_with_pickled_code_is_refused(tmp_path, malicious_payload):
+    payload, marker = malicious_payload
+    src, dst = tmp_path / 'evil.pth', tmp_path / 'out.pth'
     state = TorchvisionMobileNetV2().state_dict()
-    torch.save({'state_dict': state, 'meta': _Payload(f'touch "{marker}"')}, src)
+    torch.save({'state_dict': state, 'meta': payload}, src)
     result = _run_converter(src, dst, '--source', 'torchvision')
     assert result.returncode != 0
     assert 'Refused to load' in result.stderr

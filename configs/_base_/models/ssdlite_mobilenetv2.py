@@ -27,14 +27,12 @@ model = dict(
             checkpoint='https://download.openmmlab.com/mmclassification/v0/mobilenet_v2/'
             'mobilenet_v2_batch256_imagenet_20200708-3b2dc3af.pth')),
     neck=dict(
-        type='mmmnv2.SSDLiteNeck',
-        in_channels=(576, 1280),
+        type='mmmnv2.SSDLiteNeck',  # in_channels: mmmnv2.SSDLite takes them from the backbone
         extra_depths=(512, 256, 256, 128),  # TF feature_map_layout layer_depth
         norm_cfg=norm_cfg),
     bbox_head=dict(
         type='mmmnv2.SSDLiteHead',
-        num_classes=80,
-        in_channels=(576, 1280, 512, 256, 256, 128),
+        num_classes=80,  # in_channels: mmmnv2.SSDLite takes them from the neck
         anchor_generator=dict(
             type='mmmnv2.SSDLiteAnchorGenerator',
             input_size=input_size,

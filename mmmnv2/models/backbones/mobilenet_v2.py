@@ -8,8 +8,8 @@ What is reproduced:
   ``'layer_N/expansion_output'`` (the ReLU6 output of layer N's 1x1 expansion; ``layer_15/expansion_output`` is
   SSDLite's first tap). The network is built only as deep as the deepest requested output, so stopping at
   ``layer_18`` gives the paper's "MNet V2*" used for segmentation without an unused 1280 conv.
-- ``output_stride`` 8/16/32 with TF atrous semantics (REFERENCE: once the target stride is reached, the layer that
-  would downsample keeps stride 1 and every later depthwise conv is dilated by the skipped stride).
+- ``output_stride`` 8/16/32 with TF atrous semantics (TF-slim ``mobilenet.py``: once the target stride is reached,
+  the layer that would downsample keeps stride 1 and every later depthwise conv is dilated by the skipped stride).
 
 Where TF differs, as options whose defaults suit PyTorch-trained weights:
 - Padding: PyTorch convs pad symmetrically, as every PyTorch MobileNetV2 does. TF pads 'SAME', which at stride 2 on

@@ -7,7 +7,8 @@ are concatenated and projected by a **1x1** conv to 256 (+BN+ReLU), then dropout
 classifier with bias. By default the light "no-ASPP" head the paper recommends for mobile (75.32 mIoU, 2.11M params).
 
 MMSegmentation's ``ASPPHead`` builds the same branches but projects with a 3x3 conv (a 2.4x larger head); this
-subclass swaps in the paper's 1x1 projection and derives the rates from ``output_stride``.
+subclass swaps in the paper's 1x1 projection and derives the rates from ``output_stride``. In a config under
+``mmmnv2.MobileDeepLabV3`` the head takes ``in_channels`` and ``output_stride`` from the backbone.
 """
 from typing import Optional, Sequence
 
@@ -24,18 +25,18 @@ class MobileDeepLabV3Head(ASPPHead):
     """DeepLabv3 head of the paper's Table 7, an MMSegmentation decode head.
 
     Args:
-        in_channels: Channels of the backbone map (320 at width 1).
+        in_channels: Channels of the backbone map (layer_18: 320 at width 1).
         channels: Width of every branch and of the projection (256).
-        num_classes: Segmentation classes (PASCAL VOC: 21).
+        num_classes: Segmentation classes, 1 or more (PASCAL VOC: 21).
         with_aspp: Add the three 3x3 atrous branches (the paper's "ASPP" column).
-        output_stride: Output stride of the backbone, 8 or 16; sets the atrous rates.
+        output_stride: Output stride of the backbone map, 8 or 16; sets the atrous rates.
         atrous_rates: Rates at ``output_stride`` 16; scaled by 16 / ``output_stride``.
         dropout_ratio: Dropout before the classifier (TF keep-prob 0.9 -> 0.1).
         **kwargs: Other ``BaseDecodeHead`` arguments (``norm_cfg``, ``align_corners``, ``loss_decode``, ...).
     """
 
     def __init__(self,
-                 in_channels: int = 320,
+                 in_channels: int,
                  channels: int = 256,
                  num_classes: int = 21,
                  with_aspp: bool = False,
@@ -44,8 +45,10 @@ class MobileDeepLabV3Head(ASPPHead):
                  dropout_ratio: float = 0.1,
                  norm_cfg: Optional[dict] = None,
                  **kwargs) -> None:
-        if output_stride not in (8, 16):
+        if output_stride not in (8, 16) or isinstance(output_stride, bool):
             raise ValueError(f'output_stride must be 8 or 16, got {output_stride!r}')
+        if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
+            raise ValueError(f'num_classes must be a positive integer, got {num_classes!r}')
         self.with_aspp = with_aspp
         self.output_stride = output_stride
         rates = tuple(rate * 16 // output_stride for rate in atrous_rates) if with_aspp else ()

@@ -11,6 +11,7 @@ from typing import Optional, Sequence
 
 from mmdet.models.necks import SSDNeck
 
+from mmmnv2.models.utils import TF_SSD_NORM_CFG
 from mmmnv2.registry import MODELS
 
 
@@ -19,16 +20,17 @@ class SSDLiteNeck(SSDNeck):
     """The paper's SSDLite extra layers on top of MobileNetV2's two taps.
 
     Args:
-        in_channels: Channels of the backbone maps, in order (576 and 1280 at width 1).
+        in_channels: Channels of the backbone maps, in order (576 and 1280 at width 1); in a config under
+            ``mmmnv2.SSDLite``, leave it out: the detector takes it from the backbone.
         extra_depths: Depths of the extra layers before width scaling (TF recipe: 512, 256, 256, 128).
         widen_factor: Width multiplier applied to ``extra_depths``.
         min_depth: Floor of every scaled depth (TF: 16).
-        norm_cfg, act_cfg: Layer configs (TF: BN with eps 1e-3, ReLU6).
+        norm_cfg, act_cfg: Layer configs (default TF's: BN with eps 1e-3 and momentum 3e-4, ReLU6).
         init_cfg: MMEngine initialisation config.
     """
 
     def __init__(self,
-                 in_channels: Sequence[int] = (576, 1280),
+                 in_channels: Sequence[int],
                  extra_depths: Sequence[int] = (512, 256, 256, 128),
                  widen_factor: float = 1.0,
                  min_depth: int = 16,
@@ -47,6 +49,6 @@ class SSDLiteNeck(SSDNeck):
             level_paddings=(1,) * len(depths),
             l2_norm_scale=None,
             use_depthwise=True,
-            norm_cfg=norm_cfg if norm_cfg is not None else dict(type='BN', eps=1e-3, momentum=0.03),
+            norm_cfg=norm_cfg if norm_cfg is not None else dict(TF_SSD_NORM_CFG),
             act_cfg=act_cfg if act_cfg is not None else dict(type='ReLU6'),
             init_cfg=init_cfg if init_cfg is not None else dict(type='TruncNormal', layer='Conv2d', std=0.03))
