@@ -7,14 +7,26 @@ registered components are also attributes of the package (``mmmnv2.MobileNetV2``
 ``type='mmmnv2.MobileNetV2'`` builds).
 """
 from . import datasets, deployment, engine, models  # noqa: F401  (registers the components)
-from .datasets import StrictCocoDataset
+from .datasets import StrictCocoDataset, StrictPascalVOCDataset, StrictSegDataset
 from .datasets.transforms import CheckSegMap
-from .models import MobileDeepLabV3Head, MobileNetV2, SSDLite, SSDLiteAnchorGenerator, SSDLiteHead, SSDLiteNeck
+from .deployment import ONNXRuntimeDetector, ONNXRuntimeSegmentor
+from .engine import StrictLoadHook, VerifiedCheckpointHook
+from .models import (
+                     MobileDeepLabV3,
+                     MobileDeepLabV3Head,
+                     MobileNetV2,
+                     SSDLite,
+                     SSDLiteAnchorGenerator,
+                     SSDLiteHead,
+                     SSDLiteNeck,
+)
 from .utils import allow_mmengine_checkpoint_types, register_safe_checkpoint_loaders
 from .version import __version__
 
 allow_mmengine_checkpoint_types()
 register_safe_checkpoint_loaders()
 
-__all__ = ['CheckSegMap', 'MobileDeepLabV3Head', 'MobileNetV2', 'SSDLite', 'SSDLiteAnchorGenerator', 'SSDLiteHead',
-           'SSDLiteNeck', 'StrictCocoDataset', '__version__']
+__all__ = ['CheckSegMap', 'MobileDeepLabV3', 'MobileDeepLabV3Head', 'MobileNetV2', 'ONNXRuntimeDetector',
+           'ONNXRuntimeSegmentor', 'SSDLite', 'SSDLiteAnchorGenerator', 'SSDLiteHead', 'SSDLiteNeck',
+           'StrictCocoDataset', 'StrictLoadHook', 'StrictPascalVOCDataset', 'StrictSegDataset',
+           'VerifiedCheckpointHook', '__version__']

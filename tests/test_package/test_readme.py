@@ -98,3 +98,16 @@ def test_every_mmmnv2_name_in_the_readme_exists():
         except (ImportError, AttributeError):
             missing.append(name)
     assert not missing, f'README names what the package does not have: {missing}'
+
+
+def test_every_registered_component_is_a_package_attribute():
+    """``type='mmmnv2.X'`` in a config and ``mmmnv2.X`` in Python name the same class."""
+    import mmmnv2
+    from mmmnv2 import registry
+
+    registries = [value for value in vars(registry).values() if type(value).__name__ == 'Registry']
+    assert len(registries) >= 4
+    for reg in registries:
+        for name, cls in reg.module_dict.items():
+            if cls.__module__.startswith('mmmnv2.'):  # not the hosts' classes registered here too
+                assert getattr(mmmnv2, name, None) is cls, f'mmmnv2.{name}'
