@@ -17,8 +17,8 @@ import os.path as osp
 import torch
 from mmengine.config import Config
 
+from mmmnv2.apis import init_model
 from mmmnv2.deployment import export_onnx, fixed_input_size, init_onnx_model, relative_difference
-from mmmnv2.deployment.export import build_model
 
 
 def parse_args() -> argparse.Namespace:
@@ -36,7 +36,7 @@ def parse_args() -> argparse.Namespace:
 
 def verify(cfg: Config, checkpoint: str, onnx_file: str, shape) -> float:
     """Largest absolute difference between PyTorch and onnxruntime outputs, relative to the largest output."""
-    model, _ = build_model(cfg, checkpoint)
+    model = init_model(cfg, checkpoint, 'cpu')
     runner = init_onnx_model(cfg, onnx_file)
     inputs = torch.rand(1, 3, *shape) * 2 - 1  # the [-1, 1] range the configs normalise to
     with torch.no_grad():
