@@ -106,3 +106,11 @@ def test_channel_mismatch_fails_at_build_naming_both_numbers(overrides, numbers)
         MODELS.build(cfg)
     for number in numbers:
         assert number in str(error.value)
+
+
+def test_neck_and_head_take_their_channels_from_the_part_before(coco_detector):
+    cfg = Config.fromfile(COCO_CONFIG).model
+    assert 'in_channels' not in cfg.neck and 'in_channels' not in cfg.bbox_head  # stated once: by the backbone
+    # Paper Sec. 6.2: layer_15's expansion (96 * 6 = 576) and layer_19 (1280), then the extra layers' depths.
+    assert coco_detector.neck.in_channels == coco_detector.backbone.out_channels == (576, 1280)
+    assert coco_detector.bbox_head.in_channels == coco_detector.neck.out_channels == (576, 1280, 512, 256, 256, 128)

@@ -11,6 +11,7 @@ graph in the runner, with the host's own code: ``tools/test.py CONFIG model.onnx
 PyTorch model's on a random input. Needs ``pip install "mmmnv2[deploy]"``.
 """
 import argparse
+import os
 import os.path as osp
 
 import torch
@@ -48,6 +49,7 @@ def main() -> None:
     cfg = Config.fromfile(args.config)
     shape = tuple(args.shape) if args.shape else fixed_input_size(cfg)
     output_file = args.output_file or osp.splitext(args.checkpoint)[0] + '.onnx'
+    os.makedirs(osp.dirname(osp.abspath(output_file)), exist_ok=True)
     export_onnx(cfg, args.checkpoint, output_file, input_size=shape, dynamic_batch=args.dynamic_batch)
     print(f'Wrote {output_file} ({"N" if args.dynamic_batch else 1}x3x{shape[0]}x{shape[1]} input)')
     if args.verify:
