@@ -17,6 +17,8 @@ setup(
     python_requires='>=3.10',
     packages=find_packages(include=['mmmnv2', 'mmmnv2.*']),
     include_package_data=True,
+    # mim reads the model zoo, configs and tools from <package>/.mim/ (symlinks into the checkout, copied into wheels)
+    package_data={'mmmnv2': ['.mim/model-index.yml', '.mim/configs/**/*', '.mim/tools/**/*']},
     install_requires=[
         # The ranges the hosts themselves accept: mmdet 3.x and mmseg 1.x assert mmcv < 2.2.0 at import.
         'torch>=1.8',
@@ -34,7 +36,9 @@ setup(
     extras_require={
         # ai-edge-litert: the reference runtime for Google's TFLite models; keras 3 (on its torch backend, no
         # TensorFlow): an independent TF-padding MobileNetV2 the converted TF-slim weights are checked against.
-        'tests': ['pytest>=7', 'ruff>=0.4', 'tflite>=2.10', 'ai-edge-litert>=1.0', 'keras>=3.0'],
+        # openmim: `mim search mmmnv2` / `mim train mmmnv2 CONFIG` read model-index.yml. 0.3.7: later versions pull
+        # openxlab, which pins old setuptools, requests and rich and would downgrade them.
+        'tests': ['pytest>=7', 'ruff>=0.4', 'tflite>=2.10', 'ai-edge-litert>=1.0', 'keras>=3.0', 'openmim==0.3.7'],
         'tflite': ['tflite>=2.10'],  # reading .tflite files in tools/model_converters/tf_to_openmmlab.py
         'tf': ['tensorflow>=2.10'],  # reading TF checkpoints (.index/.data-*) there; not needed for .tflite/.npy
         'deploy': ['onnx>=1.15', 'onnxruntime>=1.17', 'onnxscript>=0.3'],  # onnxscript: torch's ONNX exporter

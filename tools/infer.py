@@ -25,10 +25,13 @@ import datetime
 import os
 import os.path as osp
 import sys
-from typing import Dict, List, Optional
+import time
+from collections import Counter
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 import mmengine
 from mmengine.config import Config
+from mmengine.utils import ProgressBar
 
 import mmmnv2
 from mmmnv2.apis import check_model_file, find_images, inference, init_model, output_files, save_results
@@ -59,6 +62,30 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))
     return args
+
+
+def with_progress(results: Iterable[Tuple], total: int) -> Iterator[Tuple]:
+    """Pass ``results`` through, advancing a progress bar (MMEngine's, as the hosts' inferencers) per image."""
+    bar = ProgressBar(total)
+    for result in results:
+        yield result
+        bar.update()
+    print()
+
+
+def summary(records: List[Dict], seconds: float, score_thr: float) -> str:
+    """What was found over all images: detections above ``score_thr`` per class, or each class's share of pixels."""
+    if records and 'scores' in records[0]:
+        found = Counter(name for r in records for name, s in zip(r['label_names'], r['scores']) if s >= score_thr)
+        what = f'detections with score >= {score_thr:g}: ' + (
+            ', '.join(f'{name} {n}' for name, n in sorted(found.items())) or 'none')
+    else:
+        pixels = Counter()
+        for r in records:
+            pixels.update(r['pixel_counts'])
+        total = sum(pixels.values()) or 1
+        what = 'pixels per class: ' + ', '.join(f'{name} {100 * n / total:.1f}%' for name, n in pixels.items())
+    return f'{len(records)} images in {seconds:.1f} s ({1000 * seconds / max(len(records), 1):.0f} ms each); {what}'
 
 
 def check_out_dir(out_dir: str, overwrite: bool) -> None:
@@ -95,8 +122,10 @@ def main(argv: Optional[List[str]] = None) -> None:
         errors[image] = str(error)
         print(f'skipped {error}', file=sys.stderr)
 
-    records = save_results(model, inference(model, args.images, args.batch_size, on_error=skip), args.out_dir,
-                           args.score_thr)
+    start = time.perf_counter()
+    results = with_progress(inference(model, args.images, args.batch_size, on_error=skip), len(args.images))
+    records = save_results(model, results, args.out_dir, args.score_thr)
+    print(summary(records, time.perf_counter() - start, args.score_thr))
     manifest = dict(
         config=osp.abspath(args.config), model=osp.abspath(args.model), model_sha256=file_sha256(args.model),
         mmmnv2_version=mmmnv2.__version__, started=started,

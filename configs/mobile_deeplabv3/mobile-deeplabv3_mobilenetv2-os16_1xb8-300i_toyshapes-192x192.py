@@ -32,7 +32,7 @@ train_dataloader = dict(batch_size=batch_size)
 tta_model = dict(type='SegTTAModel')
 
 max_iters = 300
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=150)
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=50)  # 6 points on the validation curve
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(

@@ -1,16 +1,16 @@
 """Inference on image files with a config of ``configs/`` and a PyTorch checkpoint or an exported ONNX model.
 
 The hosts' own pieces do the work: the config's test pipeline (annotation loading removed), the model's
-``test_step``, the host's visualizer. What this adds to MMDetection's ``DetInferencer`` and MMSegmentation's
+``test_step``. What this adds to MMDetection's ``DetInferencer`` and MMSegmentation's
 ``MMSegInferencer``: one entry point for both hosts and for ONNX files (the ONNX runner is just another model with
 ``test_step``), checkpoint loading that refuses code, class names from the config where the checkpoint has none (the
-inferencers fall back to COCO's or Cityscapes' names), and result files named after their images (``MMSegInferencer``
-numbers them).
+inferencers fall back to COCO's or Cityscapes' names), result files named after their images (``MMSegInferencer``
+numbers them), and one picture layout for both hosts (``mmmnv2.visualization``).
 
 Results, under ``out_dir`` (layout of ``DetInferencer``'s ``vis/`` and ``preds/``):
 
-- ``vis/<image file name>``: the image with the predictions drawn (boxes with class names and scores / label map
-  overlay), at the image's size.
+- ``vis/<image file name>``: the picture of the predictions (``mmmnv2.visualization.draw_sample``: boxes with class
+  names and scores / label map tinted over the image, background left clear; a legend of the classes).
 - ``preds/<image name>.json``: ``img_path``, ``height``, ``width``; detection: ``bboxes`` (x1, y1, x2, y2 in the
   image's pixels), ``labels`` (class ids), ``label_names``, ``scores``, every detection the model keeps (as
   ``DetInferencer``: the score threshold applies to the picture only); segmentation: ``sem_seg_path`` and
@@ -20,7 +20,6 @@ Results, under ``out_dir`` (layout of ``DetInferencer``'s ``vis/`` and ``preds/`
 import copy
 import os
 import os.path as osp
-import time
 from collections import Counter
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -31,9 +30,8 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.model import BaseModel
-from mmengine.registry import VISUALIZERS, DefaultScope
-from mmengine.structures import BaseDataElement, PixelData
-from mmengine.visualization import Visualizer
+from mmengine.registry import DefaultScope
+from mmengine.structures import BaseDataElement
 
 from mmmnv2.utils import (
     build_host_model,
@@ -43,6 +41,7 @@ from mmmnv2.utils import (
     load_checkpoint_file,
     load_checkpoint_into,
 )
+from mmmnv2.visualization import draw_sample
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 CHECKPOINT_EXTENSIONS = ('.pth', '.pt')
@@ -126,6 +125,9 @@ def inference(model: BaseModel, images: Sequence[str], batch_size: int = 1,
               ) -> Iterator[Tuple[str, BaseDataElement]]:
     """Run ``model`` on image files through its config's test pipeline; yield (image, host data sample) in order.
 
+    A generator: results come as each batch is done, and nothing runs until it is iterated (``list(...)`` for all
+    at once, or hand it to ``save_results``, which writes each result as it comes).
+
     An image that cannot be read or decoded raises ``ImageReadError`` naming it; with ``on_error`` it is passed
     there as ``on_error(image, error)`` and skipped, and the other images are processed. Segmentation: the images
     of one batch must have the same size (MMSegmentation stacks them unpadded).
@@ -174,20 +176,18 @@ def save_results(model: BaseModel, results: Iterable[Tuple[str, BaseDataElement]
     ``score_thr``: detections drawn in the pictures (the JSON has every detection).
     """
     classes = list(model.dataset_meta['classes'])
-    visualizer = _build_visualizer(model)
+    palette = model.dataset_meta.get('palette')
     records = []
     for image_path, sample in results:
         image = mmcv.imread(image_path, channel_order='rgb')
         picture, record_file = output_files(model.cfg, image_path, out_dir)[:2]
         preds = osp.splitext(record_file)[0]
         record = dict(img_path=image_path, height=image.shape[0], width=image.shape[1])
+        drawn = draw_sample(image, sample, classes, palette, score_thr=score_thr, draw_gt=False)
+        mmcv.imwrite(mmcv.rgb2bgr(drawn), picture)
         if 'pred_instances' in sample:  # detection
-            visualizer.add_datasample(_stem(image_path), image, sample, draw_gt=False, pred_score_thr=score_thr,
-                                      out_file=picture)
             record.update(_detection_record(sample, classes))
         else:
-            visualizer.add_datasample(_stem(image_path), image, _with_numpy_label_map(sample), draw_gt=False,
-                                      out_file=picture)
             record.update(_segmentation_record(sample, classes, preds + '.png'))
         mmengine.dump(record, preds + '.json')
         records.append(record)
@@ -206,30 +206,6 @@ def _segmentation_record(sample: BaseDataElement, classes: List[str], label_map_
     mmcv.imwrite(label_map.astype(np.uint8 if len(classes) <= 256 else np.uint16), label_map_file)
     counts = np.bincount(label_map.ravel(), minlength=len(classes))
     return dict(sem_seg_path=label_map_file, pixel_counts={name: int(n) for name, n in zip(classes, counts)})
-
-
-def _with_numpy_label_map(sample: BaseDataElement) -> BaseDataElement:
-    """The sample with its predicted label map as a numpy array, for MMSegmentation's visualizer.
-
-    The visualizer (MMSegmentation 1.2.2, ``_draw_sem_seg``) indexes the numpy picture with a torch mask; a
-    one-element torch mask converts to the integer 1, which fails on a 1x1 image (IndexError). A numpy mask does not.
-    """
-    drawn = sample.clone()
-    drawn.pred_sem_seg = PixelData(data=sample.pred_sem_seg.data.cpu().numpy())
-    return drawn
-
-
-def _build_visualizer(model: BaseModel) -> Visualizer:
-    """The config's visualizer (the host's), with the model's class names and palette; no storage backends."""
-    # Visualizers are global instances, one per name: a fresh name lets a process run inference more than once.
-    cfg = dict(model.cfg.visualizer, name=f'mmmnv2_inference_{time.time_ns()}', vis_backends=None)
-    with DefaultScope.overwrite_default_scope(config_host(model.cfg).scope):
-        visualizer = VISUALIZERS.build(cfg)
-    classes = model.dataset_meta['classes']
-    # Without a palette, fixed random colours (MMSegmentation's visualizer needs one; MMDetection's does the same).
-    palette = model.dataset_meta.get('palette') or np.random.default_rng(42).integers(0, 256, (len(classes), 3))
-    visualizer.dataset_meta = dict(classes=classes, palette=[tuple(int(v) for v in colour) for colour in palette])
-    return visualizer
 
 
 def _stem(path: str) -> str:

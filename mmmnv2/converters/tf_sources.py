@@ -12,7 +12,7 @@ Three kinds of source, told apart by what ``path`` is:
   dropped and '/' replaced by '_' (``expanded_conv_3_expand_weights.npy``);
 - a TF checkpoint (``model.ckpt-30000`` with its ``.index`` and ``.data-*`` files), read through TensorFlow, which
   is an optional dependency (``pip install "mmmnv2[tf]"``); a variable's exponential moving average is taken where
-  the checkpoint has one, optimizer slots are left out. TensorFlow's own reading is not tested here (not installed).
+  the checkpoint has one, optimizer slots and ``global_step`` are left out.
 
 Arrays keep TF's layout: conv kernels HWIO, depthwise kernels HW(C)(1).
 """

@@ -4,7 +4,8 @@
   MMDetection's ``CocoDataset`` reads.
 - Segmentation: PASCAL VOC format (``JPEGImages/*.jpg``, ``SegmentationClass/*.png``,
   ``ImageSets/Segmentation/{train,val}.txt``), with 255 on a thin band around every object as VOC marks
-  uncertain boundaries: the layout MMSegmentation's ``PascalVOCDataset`` reads.
+  uncertain boundaries: the layout MMSegmentation's ``PascalVOCDataset`` reads. The val images are also copied
+  to ``val/``, a folder of only val images (as detection's) for ``tools/infer.py``.
 
 Each image shows a few filled shapes (the classes) in random colours on a cluttered background (colour gradient,
 noise and distractor strokes). The same seed gives byte-identical files.
@@ -123,6 +124,9 @@ def generate_segmentation(root: str, *, num_train: int = 512, num_val: int = 32,
             label_map[boundary] = IGNORE_INDEX
             name = f'{split}_{index:06d}'
             cv2.imwrite(osp.join(root, 'JPEGImages', name + '.jpg'), image)
+            if split == 'val':
+                os.makedirs(osp.join(root, 'val'), exist_ok=True)
+                cv2.imwrite(osp.join(root, 'val', name + '.jpg'), image)
             cv2.imwrite(osp.join(root, 'SegmentationClass', name + '.png'), label_map)
             names.append(name)
         paths[split] = osp.join(root, 'ImageSets', 'Segmentation', f'{split}.txt')

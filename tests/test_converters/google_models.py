@@ -5,6 +5,7 @@ runtimes (``ai-edge-litert``, ``keras``) come with the ``tests`` extra.
 """
 import importlib
 import os
+import re
 from pathlib import Path
 from types import ModuleType
 
@@ -53,3 +54,13 @@ def run_litert(model_path: Path, image: np.ndarray) -> np.ndarray:
     values = interpreter.get_tensor(output['index'])[0]
     scale, zero_point = output['quantization']
     return (values.astype(np.float32) - zero_point) * scale if scale else values
+
+
+def checkpoint_name(stem: str) -> str:
+    """A TF-slim .npy file's variable name: 'expanded_conv_3_expand_BatchNorm_gamma' ->
+    'MobilenetV2/expanded_conv_3/expand/BatchNorm/gamma'."""
+    name = 'MobilenetV2/' + stem.replace('_BatchNorm_', '/BatchNorm/')
+    name = re.sub(r'(expanded_conv(_\d+)?)_(expand|depthwise|project)', r'\1/\3', name)
+    name = re.sub(r'/(depthwise)_(depthwise_weights)$', r'/\1/\2', name)
+    name = re.sub(r'/(expand|project|Conv|Conv_1)_(weights)$', r'/\1/\2', name)
+    return re.sub(r'^MobilenetV2/(Logits)_(Conv2d_1c_1x1)_(biases)$', r'MobilenetV2/\1/\2/\3', name)

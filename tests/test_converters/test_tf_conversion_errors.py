@@ -1,5 +1,4 @@
 """Files that do not fit the target config, or are not models at all, fail naming what differs or the file."""
-import re
 import shutil
 import sys
 import types
@@ -7,7 +6,7 @@ import types
 import numpy as np
 import pytest
 import torch
-from google_models import DM05_CONFIG, OS16_CONFIG
+from google_models import DM05_CONFIG, OS16_CONFIG, checkpoint_name
 from mmengine.config import Config
 
 from mmmnv2.converters import ConversionError, convert_tf_file
@@ -107,9 +106,9 @@ def test_tool_exits_with_the_error(shared_data, tf_to_openmmlab, tmp_path):
 
 
 def test_tf_checkpoint_reader_logic_with_a_stand_in_for_tensorflow(shared_data, tmp_path, monkeypatch):
-    """TensorFlow is not installed here: a stand-in reader serves the TF-slim variables under their checkpoint names,
-    with a training checkpoint's extras (step counter, momentum slots, moving averages). Only our side is tested:
-    TF's own reading of .index/.data files is not."""
+    """Without TensorFlow: a stand-in reader serves the TF-slim variables under their checkpoint names, with a
+    training checkpoint's extras (step counter, momentum slots, moving averages). Only our side is tested here; real
+    TF checkpoints are in test_tf_checkpoints.py (slow, needs TensorFlow)."""
     folder = shared_data / 'tf_slim_mobilenet_v2_1.0_224'
     npy_state, _ = convert_tf_file(str(folder))
     variables = {}
@@ -137,12 +136,3 @@ def test_tf_checkpoint_reader_logic_with_a_stand_in_for_tensorflow(shared_data, 
     assert state.keys() == npy_state.keys()
     assert all(torch.equal(state[key], npy_state[key]) for key in state)
 
-
-def checkpoint_name(stem: str) -> str:
-    """A TF-slim .npy file's variable name: 'expanded_conv_3_expand_BatchNorm_gamma' ->
-    'MobilenetV2/expanded_conv_3/expand/BatchNorm/gamma'."""
-    name = 'MobilenetV2/' + stem.replace('_BatchNorm_', '/BatchNorm/')
-    name = re.sub(r'(expanded_conv(_\d+)?)_(expand|depthwise|project)', r'\1/\3', name)
-    name = re.sub(r'/(depthwise)_(depthwise_weights)$', r'/\1/\2', name)
-    name = re.sub(r'/(expand|project|Conv|Conv_1)_(weights)$', r'/\1/\2', name)
-    return re.sub(r'^MobilenetV2/(Logits)_(Conv2d_1c_1x1)_(biases)$', r'MobilenetV2/\1/\2/\3', name)

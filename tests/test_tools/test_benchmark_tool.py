@@ -13,7 +13,15 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 from toy_runs import REPO
 
-from mmmnv2.analysis.benchmark import ROWS, build_model, format_figure, load_config, run_benchmark
+from mmmnv2.analysis.benchmark import (
+    ROWS,
+    BenchmarkSettings,
+    build_model,
+    format_figure,
+    load_config,
+    markdown_table,
+    run_benchmark,
+)
 from mmmnv2.utils import HOSTS, drop_pretrained, optimize_for_inference
 
 DETECTION = 'configs/ssdlite/ssdlite_mobilenetv2_8xb24-600e_coco-320x320.py'
@@ -56,10 +64,16 @@ def test_detection_benchmark_has_every_figure(tmp_path):
     assert 'JPEG decoding excluded' in stdout
 
 
-def test_segmentation_benchmark_has_every_pytorch_figure(tmp_path):
-    stdout = run_tool(SEGMENTATION, tmp_path / 'seg.json', '--repeats', '1')  # the peer takes seconds a run
-    results = json.loads((tmp_path / 'seg.json').read_text())
-    check_figures(stdout, results, [key for key in ROWS if 'onnxruntime' not in key])
+def test_segmentation_benchmark_has_every_pytorch_figure():
+    # In this process (the command line and its JSON file are the detection test's): the settings FAST gives the
+    # tool, with one repeat (the peer takes seconds a run).
+    settings = BenchmarkSettings(threads=1, warmup=0, repeats=1, train_warmup=0, train_iters=1, batch_size=2)
+    threads = torch.get_num_threads()
+    try:
+        results = run_benchmark(SEGMENTATION, settings=settings)
+    finally:
+        torch.set_num_threads(threads)
+    check_figures(markdown_table(results), results, [key for key in ROWS if 'onnxruntime' not in key])
     assert results['peer']['config'] == HOSTS['mmseg'].benchmark_peer
     assert results['ours']['input_size'] == results['peer']['input_size'] == [512, 512]
 

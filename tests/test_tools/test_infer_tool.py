@@ -19,6 +19,7 @@ from mmengine.config import Config
 from mmmnv2.apis import init_model
 from mmmnv2.datasets import CLASSES, SEG_CLASSES, generate_detection, generate_segmentation
 from mmmnv2.utils import UnsafeCheckpointError, build_host_model
+from mmmnv2.visualization.pictures import TITLE_HEIGHT
 
 ROOT = Path(__file__).resolve().parents[2]
 DET_CONFIG = str(ROOT / 'configs/ssdlite/ssdlite_mobilenetv2_1xb8-600i_toyshapes-192x192.py')
@@ -84,11 +85,17 @@ def read_results(out_dir: Path, image: str):
     return cv2.imread(str(out_dir / 'vis' / osp.basename(image))), record
 
 
+def check_picture_size(picture: np.ndarray, height: int, width: int) -> None:
+    """The picture is the image, enlarged by a factor when small, below a title and above a legend."""
+    scale = picture.shape[1] / width
+    assert scale >= 1 and picture.shape[0] > scale * height
+
+
 def check_detections(out_dir: Path, inputs, classes=CLASSES) -> None:
     for image in images_of(inputs):
         height, width = cv2.imread(image).shape[:2]
         picture, record = read_results(out_dir, image)
-        assert picture.shape[:2] == (height, width)
+        check_picture_size(picture, height, width)
         assert (record['img_path'], record['height'], record['width']) == (image, height, width)
         boxes = np.array(record['bboxes'])
         assert len(boxes) == len(record['labels']) == len(record['label_names']) == len(record['scores']) > 0
@@ -102,7 +109,7 @@ def check_segmentation(out_dir: Path, inputs) -> None:
     for image in images_of(inputs):
         height, width = cv2.imread(image).shape[:2]
         picture, record = read_results(out_dir, image)
-        assert picture.shape[:2] == (height, width)
+        check_picture_size(picture, height, width)
         label_map = cv2.imread(record['sem_seg_path'], cv2.IMREAD_UNCHANGED)
         assert label_map.shape == (height, width) and label_map.max() < len(SEG_CLASSES)
         counts = np.bincount(label_map.ravel(), minlength=len(SEG_CLASSES))
@@ -116,7 +123,10 @@ def test_detection_pictures_and_json(det_case, tmp_path):
     check_detections(tmp_path, inputs)
     # boxes above the threshold are drawn: the picture is not the image
     picture, _ = read_results(tmp_path, inputs[1])
-    assert np.abs(picture.astype(int) - cv2.imread(inputs[1]).astype(int)).mean() > 1
+    image = cv2.imread(inputs[1])
+    height, width = image.shape[:2]
+    panel = picture[TITLE_HEIGHT:TITLE_HEIGHT + round(height * picture.shape[1] / width)]  # below the title
+    assert np.abs(cv2.resize(panel, (width, height)).astype(int) - image.astype(int)).mean() > 1
 
 
 def test_segmentation_pictures_label_maps_and_json(seg_case, tmp_path):

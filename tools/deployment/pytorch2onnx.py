@@ -11,13 +11,14 @@ graph in the runner, with the host's own code: ``tools/test.py CONFIG model.onnx
 PyTorch model's on a random input. Needs ``pip install "mmmnv2[deploy]"``.
 """
 import argparse
+import os
 import os.path as osp
 
 import torch
 from mmengine.config import Config
 
+from mmmnv2.apis import init_model
 from mmmnv2.deployment import export_onnx, fixed_input_size, init_onnx_model, relative_difference
-from mmmnv2.deployment.export import build_model
 
 
 def parse_args() -> argparse.Namespace:
@@ -35,7 +36,7 @@ def parse_args() -> argparse.Namespace:
 
 def verify(cfg: Config, checkpoint: str, onnx_file: str, shape) -> float:
     """Largest absolute difference between PyTorch and onnxruntime outputs, relative to the largest output."""
-    model, _ = build_model(cfg, checkpoint)
+    model = init_model(cfg, checkpoint, 'cpu')
     runner = init_onnx_model(cfg, onnx_file)
     inputs = torch.rand(1, 3, *shape) * 2 - 1  # the [-1, 1] range the configs normalise to
     with torch.no_grad():
@@ -48,6 +49,7 @@ def main() -> None:
     cfg = Config.fromfile(args.config)
     shape = tuple(args.shape) if args.shape else fixed_input_size(cfg)
     output_file = args.output_file or osp.splitext(args.checkpoint)[0] + '.onnx'
+    os.makedirs(osp.dirname(osp.abspath(output_file)), exist_ok=True)
     export_onnx(cfg, args.checkpoint, output_file, input_size=shape, dynamic_batch=args.dynamic_batch)
     print(f'Wrote {output_file} ({"N" if args.dynamic_batch else 1}x3x{shape[0]}x{shape[1]} input)')
     if args.verify:
