@@ -13,7 +13,9 @@ size = (257, 257)
 backbone_norm_cfg = dict(type='BN', eps=1e-3, requires_grad=True)  # TF-slim batch_norm epsilon
 head_norm_cfg = dict(type='BN', eps=1e-5, requires_grad=True)  # TF DeepLab model.py: batch_norm_epsilon 1e-5
 model = dict(
-    data_preprocessor=dict(size=size),  # pads with 0 after [-1, 1] scaling: TF's mean-pixel padding
+    # TF weights: pixels mapped to [-1, 1], as TF DeepLab's preprocessing (the model base's ImageNet mean/std
+    # belongs to OpenMMLab's weights); pads with 0 after [-1, 1] scaling: TF's mean-pixel padding
+    data_preprocessor=dict(size=size, mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5]),
     backbone=dict(
         widen_factor=0.5,
         divisible_by=1,  # TF DeepLab: divisible_by=1, min_depth=1 for depth multipliers other than 1

@@ -13,7 +13,9 @@ _base_ = [
 backbone_norm_cfg = dict(type='BN', eps=1e-3, requires_grad=True)  # TF-slim batch_norm epsilon
 head_norm_cfg = dict(type='BN', eps=1e-5, requires_grad=True)  # TF DeepLab model.py: batch_norm_epsilon 1e-5
 model = dict(
-    data_preprocessor=dict(size=(513, 513)),  # TF eval_crop_size 513x513, padded with the mean pixel (0 here)
+    # TF weights: pixels mapped to [-1, 1], as TF DeepLab's preprocessing (the model base's ImageNet mean/std
+    # belongs to OpenMMLab's weights); TF eval_crop_size 513x513, padded with the mean pixel (0 here)
+    data_preprocessor=dict(size=(513, 513), mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5]),
     backbone=dict(
         divisible_by=8,  # TF DeepLab at depth multiplier 1: TF-slim's rounding (1 only for other multipliers)
         same_padding=True,  # TF 'SAME' (the same as symmetric at 513's odd sizes; right at any even size)

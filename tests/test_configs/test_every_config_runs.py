@@ -9,7 +9,7 @@ our ``tools/test.py`` (``--tta`` where the config has a ``tta_model``), each tes
 cannot be downloaded are swapped for a locally made checkpoint of the same backbone through ``--cfg-options``; the
 configs themselves are run as written otherwise, apart from what keeps the runs CPU-sized: batch size, subset size,
 iterations, loader workers, and smaller inputs where a config's are large (RetinaNet's 1333x800 resize becomes
-256x256, Mobile DeepLabv3's 512 crop and padding 128 on 64-pixel images).
+256x256, Mobile DeepLabv3's 512 crop and 512 / 513 / 257 padding 128 on 64-pixel images).
 
 The four tool runs share one Python process per config (``toy_runs.run_tools_in_one_process``): on two cores,
 starting Python with torch and the hosts four times would cost more than the runs themselves.
@@ -132,7 +132,7 @@ def short_run_options(cfg: Config, data_root: str, coco: bool) -> list:
                     options.append(f'{key}.pipeline.{index}.crop_size=({SMALL_CROP},{SMALL_CROP})')
         if cfg[loader]['dataset'].get('type') == 'RepeatDataset':
             options.append(f'{loader}.dataset.times=1')
-    if tuple(cfg.model.data_preprocessor.get('size') or (0,)) == (512, 512):
+    if cfg.model.data_preprocessor.get('size'):
         options.append(f'model.data_preprocessor.size=({SMALL_CROP},{SMALL_CROP})')
     if coco:
         options += [f'{e}.ann_file={data_root}/annotations/instances_val2017.json'
@@ -186,6 +186,8 @@ def test_preprocessing_matches_the_weights_it_starts_from(config):
     preprocessor = cfg.model.data_preprocessor
     assert preprocessor.get('bgr_to_rgb') is True, 'every weights source here was trained on RGB'
     checkpoint = pretrained_checkpoint(cfg)
+    if '_tf-weights_' in osp.basename(config):  # evaluates Google's converted weights (load_from / tools/test.py)
+        checkpoint = 'tf_weights'
     if checkpoint is None:  # trained from scratch: any fixed normalisation serves
         return
     sources = [norm for marker, norm in WEIGHTS_NORMALISATION.items() if marker in checkpoint]
