@@ -148,7 +148,7 @@ def test_config_trains_resumes_and_tests_through_both_toolsets(config, local_ima
     coco = '_coco' in name
     if coco:
         data_root = request.getfixturevalue('coco_mini')
-    elif 'voc12aug' in name:
+    elif '_voc12' in name:
         data_root = request.getfixturevalue('voc_layout')
     elif 'toyshapes' in name:
         data_root = request.getfixturevalue('toy_det' if cfg.default_scope == 'mmdet' else 'toy_seg')
