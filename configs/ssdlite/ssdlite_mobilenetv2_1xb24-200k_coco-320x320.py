@@ -62,7 +62,7 @@ param_scheduler = [
     dict(type='StepLR', step_size=800_720, gamma=0.95, by_epoch=False),
 ]
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=100),
+    logger=dict(type='LoggerHook', interval=100, log_metric_by_epoch=False),  # validation logged by iteration
     checkpoint=dict(type='mmmnv2.VerifiedCheckpointHook', by_epoch=False, interval=10_000, max_keep_ckpts=3))
 log_processor = dict(by_epoch=False)
 custom_hooks = [

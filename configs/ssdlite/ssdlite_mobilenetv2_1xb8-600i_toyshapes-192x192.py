@@ -32,7 +32,7 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=False, begin=0, T_max=max_iters, end=max_iters, eta_min=0),
 ]
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=50),
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),  # validation logged by iteration
     checkpoint=dict(type='mmmnv2.VerifiedCheckpointHook', by_epoch=False, interval=200, max_keep_ckpts=2,
                     save_best='coco/bbox_mAP_50'))
 custom_hooks = [dict(type='NumClassCheckHook')]  # the model's num_classes must match the data set's classes

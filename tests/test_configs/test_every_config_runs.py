@@ -194,3 +194,14 @@ def test_preprocessing_matches_the_weights_it_starts_from(config):
     assert len(sources) == 1, f'unknown weights source {checkpoint}: state its normalisation in this test'
     mean, std = sources[0]
     assert list(preprocessor.mean) == pytest.approx(mean) and list(preprocessor.std) == pytest.approx(std)
+
+
+@pytest.mark.parametrize('config', CONFIGS, ids=[osp.relpath(c, osp.join(REPO, 'configs')) for c in CONFIGS])
+def test_iteration_based_configs_log_validation_by_iteration(config):
+    """MMEngine logs validation metrics at the epoch (always 0 in iteration-based training) unless told otherwise,
+    which puts every point of a validation curve at step 0."""
+    cfg = Config.fromfile(config)
+    if cfg.train_cfg.get('type') != 'IterBasedTrainLoop':
+        return
+    assert cfg.default_hooks.logger.get('log_metric_by_epoch') is False
+    assert cfg.log_processor.get('by_epoch') is False
