@@ -11,7 +11,9 @@ _base_ = [
     'mmseg::_base_/default_runtime.py',
 ]
 input_size = (192, 192)
-norm_cfg = dict(type='BN', requires_grad=True)
+# PyTorch's BN values, stated in full: a partial dict would keep the base's TF eps and momentum (MMEngine merges
+# dicts), and TF's momentum leaves the running statistics near their initial values after 300 steps.
+norm_cfg = dict(type='BN', eps=1e-5, momentum=0.1, requires_grad=True)
 batch_size = 8
 
 model = dict(
