@@ -8,9 +8,9 @@ registered components are also attributes of the package (``mmmnv2.MobileNetV2``
 """
 from . import datasets, deployment, engine, models  # noqa: F401  (registers the components)
 from .datasets import StrictCocoDataset, StrictPascalVOCDataset, StrictSegDataset
-from .datasets.transforms import CheckSegMap
+from .datasets.transforms import CheckSegMap, SSDRandomCrop
 from .deployment import ONNXRuntimeDetector, ONNXRuntimeSegmentor
-from .engine import StrictLoadHook, VerifiedCheckpointHook
+from .engine import RMSpropTF, StrictLoadHook, VerifiedCheckpointHook
 from .models import (
                      MobileDeepLabV3,
                      MobileDeepLabV3Head,
@@ -19,6 +19,8 @@ from .models import (
                      SSDLiteAnchorGenerator,
                      SSDLiteHead,
                      SSDLiteNeck,
+                     TFHardExampleMiner,
+                     TFSigmoidClassificationLoss,
 )
 from .utils import allow_mmengine_checkpoint_types, register_safe_checkpoint_loaders
 from .version import __version__
@@ -27,6 +29,6 @@ allow_mmengine_checkpoint_types()
 register_safe_checkpoint_loaders()
 
 __all__ = ['CheckSegMap', 'MobileDeepLabV3', 'MobileDeepLabV3Head', 'MobileNetV2', 'ONNXRuntimeDetector',
-           'ONNXRuntimeSegmentor', 'SSDLite', 'SSDLiteAnchorGenerator', 'SSDLiteHead', 'SSDLiteNeck',
-           'StrictCocoDataset', 'StrictLoadHook', 'StrictPascalVOCDataset', 'StrictSegDataset',
-           'VerifiedCheckpointHook', '__version__']
+           'ONNXRuntimeSegmentor', 'RMSpropTF', 'SSDLite', 'SSDLiteAnchorGenerator', 'SSDLiteHead', 'SSDLiteNeck',
+           'SSDRandomCrop', 'StrictCocoDataset', 'StrictLoadHook', 'StrictPascalVOCDataset', 'StrictSegDataset',
+           'TFHardExampleMiner', 'TFSigmoidClassificationLoss', 'VerifiedCheckpointHook', '__version__']

@@ -6,6 +6,8 @@ killed mid-save left a truncated file (and with ``max_keep_ckpts=1`` nothing els
 from iteration 1. Bytes flipped inside a tensor loaded silently.
 """
 import glob
+import io
+import logging
 import os
 import os.path as osp
 import signal
@@ -22,6 +24,19 @@ from mmmnv2.engine import AtomicLocalBackend, find_resumable_checkpoint
 from mmmnv2.utils import CorruptCheckpointError, file_sha256, load_checkpoint_file
 
 KILLER = osp.join(REPO, 'tests', 'test_safety', 'kill_during_save.py')
+
+
+def logged(function, *args):
+    """(result, what it logged): MMEngine's print_log(logger='current') writes through the current MMLogger, whose
+    stream handler was bound to whatever stdout was when an earlier test created it (capsys cannot see it)."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        return function(*args), stream.getvalue()
+    finally:
+        logger.removeHandler(handler)
 
 
 def save(path: str, step: int) -> None:
@@ -65,24 +80,23 @@ def test_damaged_checkpoint_is_refused_naming_the_file(tmp_path, damage, checksu
         load_checkpoint_file(path)
 
 
-def test_resume_skips_a_damaged_latest_checkpoint_and_says_so(tmp_path, capsys):
+def test_resume_skips_a_damaged_latest_checkpoint_and_says_so(tmp_path):
     for step in (2, 4):
         save(str(tmp_path / f'iter_{step}.pth'), step)
     (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_4.pth'))
     flip_a_byte_inside_the_tensor(str(tmp_path / 'iter_4.pth'), 4.0)
-    MMLogger.get_instance('mmengine')
-    assert find_resumable_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_2.pth')
-    output = ''.join(capsys.readouterr())
+    found, output = logged(find_resumable_checkpoint, str(tmp_path))
+    assert found == str(tmp_path / 'iter_2.pth')
     assert 'Resuming from ' + str(tmp_path / 'iter_2.pth') in output and str(tmp_path / 'iter_4.pth') in output
 
 
-def test_resume_with_only_a_truncated_checkpoint_says_it_starts_over(tmp_path, capsys):
+def test_resume_with_only_a_truncated_checkpoint_says_it_starts_over(tmp_path):
     save(str(tmp_path / 'iter_2.pth'), 2)
     os.remove(tmp_path / 'iter_2.pth.sha256')
     os.truncate(tmp_path / 'iter_2.pth', 1000)
     (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_2.pth'))
-    assert find_resumable_checkpoint(str(tmp_path)) is None
-    output = ''.join(capsys.readouterr())
+    found, output = logged(find_resumable_checkpoint, str(tmp_path))
+    assert found is None
     assert str(tmp_path / 'iter_2.pth') in output and 'starts from the beginning' in output
 
 

@@ -90,4 +90,4 @@ def test_manifest_and_undecodable_and_tiny_images(case, tmp_path, capsys):
         for record in manifest['images']:
             for path in record.get('outputs', []):  # every file the manifest lists was written
                 assert open(path, 'rb').read(1)
-        assert cv2.imread(str(out / 'vis' / 'tiny.png')).shape[:2] == (1, 1)
+        assert cv2.imread(str(out / 'vis' / 'tiny.png')) is not None  # drawn (enlarged, with title and legend)
