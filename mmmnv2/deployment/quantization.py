@@ -166,8 +166,10 @@ def evaluate(cfg: Config, onnx_file: str, backend: str, num_threads: Optional[in
     eval_cfg.test_evaluator = copy.deepcopy(cfg.val_evaluator)
     eval_cfg.test_cfg = dict(type='TestLoop')
     eval_cfg.work_dir = work_dir
-    # A distinct experiment name per evaluation: MMEngine names its logger and visualizer instances after it.
+    # Distinct names per evaluation: MMEngine keeps one logger and one visualizer instance per name per process.
     eval_cfg.experiment_name = f'{osp.splitext(osp.basename(onnx_file))[0]}_{backend}_{time.time_ns()}'
+    if eval_cfg.get('visualizer') is not None:
+        eval_cfg.visualizer.name = eval_cfg.experiment_name
     metrics = Runner.from_cfg(eval_cfg).test()
     if host.metric not in metrics:
         raise KeyError(f'the val evaluator did not report {host.metric}; it reported {sorted(metrics)}')
