@@ -20,6 +20,7 @@ from .onnx_interface import (
     INPUT_NAME,
     META_DATASET_META,
     META_HOST,
+    META_POSTPROCESS,
     flatten_outputs,
     import_deploy_dependency,
     output_names,
@@ -45,11 +46,15 @@ class Network(nn.Module):
 
 
 def export_onnx(config: Union[str, Config], checkpoint: Optional[str], out_file: str,
-                input_size: Optional[Tuple[int, int]] = None, dynamic_batch: bool = False) -> str:
+                input_size: Optional[Tuple[int, int]] = None, dynamic_batch: bool = False,
+                postprocess: bool = False) -> str:
     """Export the config's model with the checkpoint's weights to ``out_file``; returns ``out_file``.
 
     ``input_size``: (height, width), by default the config's test size (``fixed_input_size``). ``dynamic_batch``:
     the batch dimension is left free (otherwise 1). ``checkpoint=None`` exports random weights (benchmarks).
+    ``postprocess``: the graph ends with the post-processing (``onnx_postprocess``: decoding + NMS with the config's
+    ``test_cfg`` for detection, resizing + argmax to uint8 labels for segmentation), recorded in the file's
+    metadata so that the runners use it.
     """
     onnx = import_deploy_dependency('onnx')
     import_deploy_dependency('onnxscript')  # torch's ONNX exporter translates through it
@@ -65,7 +70,8 @@ def export_onnx(config: Union[str, Config], checkpoint: Optional[str], out_file:
     # An example batch of 2 keeps torch.export from specialising a dynamic batch dimension to 1.
     example = torch.zeros(2 if dynamic_batch else 1, 3, height, width)
     with torch.no_grad():
-        names = output_names(model(example, mode='tensor'))
+        outputs = model(example, mode='tensor')
+    names = output_names(outputs)
     dynamic_shapes = ({0: torch.export.Dim('batch', min=1, max=1024)},) if dynamic_batch else None
     with torch.no_grad():
         program = torch.export.export(network, (example,), dynamic_shapes=dynamic_shapes, strict=False)
@@ -81,8 +87,12 @@ def export_onnx(config: Union[str, Config], checkpoint: Optional[str], out_file:
             for dim in value.type.tensor_type.shape.dim:
                 if dim.dim_param == symbol:
                     dim.dim_param = 'batch'
+    metadata = [(META_HOST, host.scope), (META_DATASET_META, json.dumps(dataset_meta, default=list))]
+    if postprocess:
+        metadata.append((META_POSTPROCESS, json.dumps(append_postprocess(model_proto, model, outputs,
+                                                                          (height, width)))))
     del model_proto.metadata_props[:]
-    for key, value in ((META_HOST, host.scope), (META_DATASET_META, json.dumps(dataset_meta, default=list))):
+    for key, value in metadata:
         entry = model_proto.metadata_props.add()
         entry.key, entry.value = key, value
     left = sorted({node.op_type for node in model_proto.graph.node} & {'BatchNormalization'})
@@ -91,6 +101,20 @@ def export_onnx(config: Union[str, Config], checkpoint: Optional[str], out_file:
     onnx.checker.check_model(model_proto)
     onnx.save(model_proto, out_file)
     return out_file
+
+
+def append_postprocess(model_proto, model: nn.Module, outputs, input_size: Tuple[int, int]) -> dict:
+    """Append the config's post-processing to the network graph; returns the settings written into it."""
+    from . import onnx_postprocess
+    if torch.is_tensor(outputs):
+        settings = onnx_postprocess.segmentation_settings(model)
+        onnx_postprocess.append_segmentation_postprocess(model_proto, settings, input_size)
+        return dict(settings, task='segmentation')
+    head = model.bbox_head
+    settings = onnx_postprocess.detection_settings(head, head.test_cfg)
+    featmap_sizes = [tuple(scores.shape[-2:]) for scores in outputs[0]]
+    onnx_postprocess.append_detection_postprocess(model_proto, head, settings, input_size, featmap_sizes)
+    return dict(settings, task='detection')
 
 
 def describe_export_failure(error: Exception, program: 'torch.export.ExportedProgram') -> str:
