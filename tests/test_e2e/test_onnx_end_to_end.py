@@ -1,7 +1,8 @@
 """The trained toy models through ONNX: exported by the tool, evaluated by ``tools/test.py`` in onnxruntime.
 
 The ONNX path's bbox mAP and mIoU must equal the PyTorch path's within 0.5 points, and the raw network outputs on
-the val images must agree to float32 precision.
+the val images must agree to float32 precision. A file with the post-processing in the graph (``--postprocess``)
+must score what the PyTorch model scores (its predictions equal the Python post-processing's: test_onnx_postprocess).
 """
 import glob
 import os.path as osp
@@ -17,6 +18,9 @@ from mmmnv2.apis import init_model
 from mmmnv2.deployment import init_onnx_model, relative_difference
 
 OUTPUT_TOLERANCE = 1e-4  # of the largest output; measured ~1e-6
+# The metric of a post-processed file: the same predictions up to float32 noise, so the same metric as logged
+# (mAP to 4 decimals, mIoU to 2).
+POSTPROCESS_TOLERANCE = {'coco/bbox_mAP_50': 1e-4, 'mIoU': 0.01}
 METRIC_TOLERANCE = {'coco/bbox_mAP_50': 0.005, 'mIoU': 0.5}  # 0.5 points (mAP is a fraction, mIoU a percentage)
 
 
@@ -51,6 +55,13 @@ def test_onnx_model_scores_as_the_pytorch_model(task, request, tmp_path):
     expected, actual = (reported(metric, r.stdout + r.stderr) for r in (pytorch, onnx))
     assert expected >= (0.5 if task == 'det' else 50)  # a trained model, not a degenerate one
     assert actual == pytest.approx(expected, abs=METRIC_TOLERANCE[metric])
+    postprocessed_file = str(tmp_path / 'postprocessed.onnx')
+    run_tool('tools/deployment/pytorch2onnx.py', config, checkpoint, '--output-file', postprocessed_file,
+             '--postprocess')
+    postprocessed = run_tool('tools/test.py', config, postprocessed_file, '--work-dir', str(tmp_path / 'postprocessed'),
+                             '--num-threads', '1', '--cfg-options', *options)
+    assert reported(metric, postprocessed.stdout + postprocessed.stderr) == pytest.approx(
+        expected, abs=POSTPROCESS_TOLERANCE[metric])
     pictures = glob.glob(str(tmp_path / '**' / 'pictures' / '**' / '*.[jp][pn]g'), recursive=True)
     assert len(pictures) == 32  # the host visualiser drew every ONNX prediction
 
