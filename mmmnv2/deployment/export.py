@@ -5,6 +5,8 @@ The graph is the network only, batch norm folded into the convolutions: images i
 Anchor decoding + NMS (detection) and resizing to the image + argmax (segmentation) run after the graph, in the
 host's own code, in the runners (``ONNXRuntimeDetector`` / ``ONNXRuntimeSegmentor``), so an exported model's results
 are computed exactly as the PyTorch evaluation computes them.
+With ``postprocess=True`` the graph ends with that post-processing instead, as ONNX operators
+(``onnx_postprocess``), with the config's ``test_cfg`` written into it and its settings into the file's metadata.
 """
 import copy
 import json
