@@ -32,7 +32,16 @@ import torch
 from mmengine.model import BaseModel
 
 from ..utils import HOSTS
-from .benchmark import BenchmarkSettings, Subject, format_figure, load_config, machine_info, quiet_logger
+from .benchmark import (
+    BenchmarkSettings,
+    Subject,
+    busy_cpus,
+    format_figure,
+    load_config,
+    machine_info,
+    quiet_logger,
+    time_calls,
+)
 from .complexity import forward_macs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -80,22 +89,6 @@ class DeploySettings:
     gemm_size: int = 1536
 
 
-def time_budgeted(fn: Callable[[], object], warmup: int, repeats: int, max_seconds: float,
-                  min_repeats: int) -> List[float]:
-    """Milliseconds of up to ``repeats`` calls after ``warmup`` untimed ones, stopping once ``max_seconds`` are spent
-    on timed calls and at least ``min_repeats`` were made."""
-    for _ in range(warmup):
-        fn()
-    times: List[float] = []
-    while len(times) < repeats:
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-        if len(times) >= min_repeats and sum(times) >= max_seconds * 1e3:
-            break
-    return times
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # The machine's floor
 
@@ -108,7 +101,7 @@ def gemm_peak_gflops(threads: int, size: int = 1536, repeats: int = 5) -> float:
         generator = torch.Generator().manual_seed(0)
         a, b = (torch.randn(size, size, generator=generator) for _ in range(2))
         torch.mm(a, b)
-        best = min(time_budgeted(lambda: torch.mm(a, b), 1, repeats, 10.0, repeats))
+        best = min(time_calls(lambda: torch.mm(a, b), 1, repeats, 10.0, repeats))
     finally:
         torch.set_num_threads(previous)
     return 2 * size ** 3 / (best * 1e-3) / 1e9
@@ -130,13 +123,16 @@ def conv_peak_gflops(threads: int, channels: int = 256, size: int = 56, repeats:
     options.intra_op_num_threads = threads
     session = onnxruntime.InferenceSession(model.SerializeToString(), options, providers=['CPUExecutionProvider'])
     inputs = {'x': np.random.RandomState(1).randn(1, channels, size, size).astype(np.float32)}
-    best = min(time_budgeted(lambda: session.run(None, inputs), 2, repeats, 10.0, repeats))
+    best = min(time_calls(lambda: session.run(None, inputs), 2, repeats, 10.0, repeats))
     return 2 * size * size * channels * channels * 9 / (best * 1e-3) / 1e9
 
 
-def measure_peak(threads: int, gemm_size: int) -> Dict:
-    """Both compute peaks (GFLOP/s) and the one the floor uses: the higher."""
+def measure_peak(threads: int, gemm_size: int, earlier: Optional[Dict] = None) -> Dict:
+    """Both compute peaks (GFLOP/s), each the best of this and an ``earlier`` measurement of the run, and the one
+    the floor uses: the higher."""
     peaks = dict(gemm_gflops=gemm_peak_gflops(threads, gemm_size), conv_gflops=conv_peak_gflops(threads))
+    if earlier:
+        peaks = {key: max(value, earlier[key]) for key, value in peaks.items()}
     source = max(peaks, key=peaks.get)
     return dict(peaks, peak_gflops=peaks[source],
                 peak_source=dict(gemm_gflops=f'PyTorch fp32 GEMM {gemm_size}x{gemm_size}x{gemm_size}',
@@ -287,10 +283,14 @@ def network_fn(model: BaseModel, subject: Subject) -> Callable[[], object]:
         inputs = np.random.RandomState(0).randn(1, 3, *subject.input_size).astype(np.float32)
         return lambda: model.forward_network(inputs)
     tensor = torch.from_numpy(np.random.RandomState(0).randn(1, 3, *subject.input_size).astype(np.float32))
+    return no_grad(lambda: model(tensor, mode='tensor'))
 
+
+def no_grad(fn: Callable[[], object]) -> Callable[[], object]:
+    """``fn`` run under ``torch.no_grad`` (PyTorch as shipped; the runners' post-processing runs in PyTorch too)."""
     def run() -> object:
         with torch.no_grad():
-            return model(tensor, mode='tensor')
+            return fn()
 
     return run
 
@@ -334,7 +334,6 @@ def _run(settings: DeploySettings, machine: Dict, log: Callable[[str], None]) ->
                              train_iters=0, score_thr=0.0, onnx_dir=settings.out_dir)
     timed = dict(warmup=settings.warmup, repeats=settings.repeats, max_seconds=settings.max_seconds,
                  min_repeats=settings.min_repeats)
-    log('measuring the compute peak')
     peak = measure_peak(settings.threads, settings.gemm_size)
     coral, coco = real_photos(settings.data_root)
     calibration_photos = coco[:settings.calibration_photos]
@@ -361,8 +360,7 @@ def _run(settings: DeploySettings, machine: Dict, log: Callable[[str], None]) ->
             checkpoint = convert_google_model(subject.cfg, google_file, settings.out_dir)
             subject.model.load_state_dict(torch.load(checkpoint, weights_only=True)['state_dict'])
         macs = forward_macs(subject.model, *subject.input_size)
-        entry = dict(name=name, **subject.info, macs=macs, flops=2 * macs,
-                     floor_ms=floor_ms(2 * macs, peak['peak_gflops']), figures={}, unavailable={})
+        entry = dict(name=name, **subject.info, macs=macs, flops=2 * macs, figures={}, unavailable={})
         results['models'][key] = entry
         models: Dict[str, BaseModel] = {}
         onnx_file = None
@@ -393,8 +391,8 @@ def _run(settings: DeploySettings, machine: Dict, log: Callable[[str], None]) ->
                 log(f'  {column}: unavailable ({error})')
                 continue
             models[runtime] = model
-            network = time_budgeted(network_fn(model, subject), **timed)
-            end_to_end = time_budgeted(end_to_end_fn(subject, model), **timed)
+            network = time_calls(network_fn(model, subject), **timed)
+            end_to_end = time_calls(no_grad(subject.end_to_end_call(model)), **timed)
             figures = dict(network=median(network), end_to_end=median(end_to_end), network_samples=network,
                            end_to_end_samples=end_to_end)
             detections = count_detections(subject, model)
@@ -406,35 +404,23 @@ def _run(settings: DeploySettings, machine: Dict, log: Callable[[str], None]) ->
             results['litert'] = litert_comparison(google_file, models, subject.pipeline, agreement_photos,
                                                   settings, timed, log)
         del models, subject
+    # The peak again, where other processes may have left more of the machine: the floor takes the best of both.
+    results['peak'] = peak = measure_peak(settings.threads, settings.gemm_size, peak)
+    for entry in results['models'].values():
+        if 'flops' in entry:
+            entry['floor_ms'] = floor_ms(entry['flops'], peak['peak_gflops'])
     results['targets'] = targets(results)
     results['duration_s'] = time.time() - start
-    results['machine']['busy_cpus_after_run'] = busy_after()
+    results['machine']['busy_cpus_after_run'] = busy_cpus()
     return results
-
-
-def busy_after() -> Optional[float]:
-    from .benchmark import busy_cpus
-    return busy_cpus()
-
-
-def end_to_end_fn(subject: Subject, model: BaseModel) -> Callable[[], object]:
-    """One end-to-end inference of the subject's decoded image (see ``Subject.end_to_end_latency``)."""
-    height, width = subject.image.shape[:2]
-
-    def infer() -> list:
-        packed = subject.pipeline(dict(img=subject.image, img_id=0, img_path=None, img_shape=(height, width),
-                                       ori_shape=(height, width)))
-        with torch.no_grad():
-            return model.test_step(dict(inputs=[packed['inputs']], data_samples=[packed['data_samples']]))
-
-    return infer
 
 
 def count_detections(subject: Subject, model: BaseModel) -> Optional[int]:
     """Boxes the end-to-end run returns (detection), which shows the NMS load; None for segmentation."""
     if subject.host.task != 'detection':
         return None
-    return len(end_to_end_fn(subject, model)()[0].pred_instances)
+    with torch.no_grad():
+        return len(subject.end_to_end_call(model)()[0].pred_instances)
 
 
 def litert_comparison(google_file: str, models: Dict[str, BaseModel], pipeline: Callable[[dict], dict],
@@ -447,7 +433,7 @@ def litert_comparison(google_file: str, models: Dict[str, BaseModel], pipeline: 
         log(f'  LiteRT: unavailable ({error})')
         return dict(file=google_file, unavailable=str(error))
     inputs = (np.random.RandomState(0).rand(1, *litert.input_size, 3) * 2 - 1).astype(np.float32)
-    network = time_budgeted(lambda: litert.invoke(inputs), **timed)
+    network = time_calls(lambda: litert.invoke(inputs), **timed)
     result = dict(file=google_file, network=median(network), network_samples=network, agreement={})
     log(f'  LiteRT: network {result["network"]:.2f} ms')
     for runtime, model in models.items():
@@ -505,7 +491,8 @@ def targets(results: Dict) -> List[Dict]:
         if runtime:
             figures = entry['figures'][runtime[0]]
             measured = figures['end_to_end'] / figures['network']
-            boxes = f', {figures["detections"]} boxes out of NMS' if 'detections' in figures else ''
+            boxes = (f', score_thr 0: {entry["post_processing"]["nms_pre"]} boxes a level into NMS, '
+                     f'{figures["detections"]} out' if 'detections' in figures else '')
             detail = (f'{RUNTIMES[runtime[0]][0]} (best fp32 network): end-to-end {figures["end_to_end"]:.2f} ms / '
                       f'network {figures["network"]:.2f} ms{boxes}')
         rows.append(target_row(f'{label}: end-to-end / network', 'ratio', 1.2, measured, detail or 'not measured'))

@@ -89,6 +89,8 @@ def parse_args() -> argparse.Namespace:
                              'coco_mini_val2017/); without them no LiteRT rows and int8 calibrates on random images')
     deploy.add_argument('--calibration-photos', type=int, default=32,
                         help='int8 calibration: the first N COCO photos; the other photos check the label maps')
+    deploy.add_argument('--gemm-size', type=int, default=DeploySettings.gemm_size,
+                        help='the GEMM of the compute peak is N x N x N')
     deploy.add_argument('--agreement-photos', type=int, help='at most this many photos for the label-map agreement')
     deploy.add_argument('--from-json', help='print the Markdown of an earlier deploy run\'s JSON file (and with '
                                             '--out-dir write its .md and .png there)')
@@ -113,7 +115,7 @@ def deploy(args: argparse.Namespace) -> None:
         out_dir=args.out_dir, threads=args.threads, warmup=3 if args.warmup is None else args.warmup,
         repeats=args.repeats, max_seconds=args.max_seconds, min_repeats=args.min_repeats, models=models,
         runtimes=args.runtimes, data_root=args.data_root, calibration_photos=args.calibration_photos,
-        agreement_photos=args.agreement_photos)
+        agreement_photos=args.agreement_photos, gemm_size=args.gemm_size)
     results = run_deploy_benchmark(settings)
     files = write_reports(results, args.out_dir)
     print(markdown_report(results))
