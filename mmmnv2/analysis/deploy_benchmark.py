@@ -85,6 +85,7 @@ class DeploySettings:
     runtimes: Sequence[str] = tuple(RUNTIMES)
     data_root: Optional[str] = str(SHARED_DATA)  # Google's file and the real photos; None or missing: no LiteRT
     calibration_photos: int = 32  # the first COCO photos (sorted); the others and the Coral photos are for agreement
+    speed_calibration_photos: int = 8  # of those, for the models with random weights (their int8 is timed only)
     agreement_photos: Optional[int] = None  # None: every photo not used for calibration
     gemm_size: int = 1536
 
@@ -251,13 +252,16 @@ class Unavailable(RuntimeError):
 
 def quantized_file(subject: Subject, onnx_file: str, backend: str, calibration: List[np.ndarray],
                    out_dir: str) -> str:
-    """The int8 model of ``onnx_file`` for ``backend``, calibrated on ``calibration``."""
+    """The int8 ONNX file of ``onnx_file`` for ``backend``, calibrated on ``calibration``: the quantizers of
+    ``mmmnv2.deployment.quantization`` (onnxruntime's static QDQ for onnxruntime, NNCF for OpenVINO) without its
+    accuracy guard, which needs the config's data set (Google's model is checked against LiteRT here instead)."""
     try:
-        from ..deployment import quantize_model
+        from ..deployment.quantization import QUANTIZERS
     except ImportError as error:
         raise Unavailable(f'int8 quantization is not available: {error}') from error
-    out_file = osp.join(out_dir, f'{subject.name}_int8_{backend}' + ('.xml' if backend == 'openvino' else '.onnx'))
-    return quantize_model(subject.cfg, onnx_file, out_file, calibration, backend=backend)
+    out_file = osp.join(out_dir, f'{subject.name}_int8_{backend}.onnx')
+    with quiet_logger():
+        return QUANTIZERS[backend](onnx_file, out_file, calibration)
 
 
 def runtime_model(subject: Subject, model_file: str, backend: str, threads: int) -> BaseModel:
@@ -382,8 +386,10 @@ def _run(settings: DeploySettings, machine: Dict, log: Callable[[str], None]) ->
                         if not calibration:
                             reference = models.get('onnxruntime') or runtime_model(subject, onnx_file, 'onnxruntime',
                                                                                    settings.threads)
-                            calibration = preprocessed_inputs(reference, subject, calibration_photos,
-                                                              max(settings.calibration_photos, 1))
+                            count = (settings.calibration_photos if checkpoint else
+                                     min(settings.calibration_photos, settings.speed_calibration_photos))
+                            calibration = preprocessed_inputs(reference, subject, calibration_photos, max(count, 1))
+                            entry['calibration_images'] = len(calibration)
                         model_file = quantized_file(subject, onnx_file, backend, calibration, settings.out_dir)
                     model = runtime_model(subject, model_file, backend, settings.threads)
             except Unavailable as error:
@@ -568,9 +574,12 @@ def markdown_report(results: Dict) -> str:
               'detection at score_thr 0 (every anchor reaches NMS: the worst case). Random weights except Google\'s '
               'model, converted from its TFLite file.']
     photos = results['photos']
-    lines.append(f'int8: static quantization calibrated on {len(photos["calibration"]) or "random"} '
-                 f'{photos["calibration_source"]}; label-map agreement measured on {len(photos["agreement"])} other '
-                 'real photos (resized to 257x257), against the argmax of LiteRT\'s float output.')
+    counts = ', '.join(f'{entry["name"]} {entry["calibration_images"]}' for entry in results['models'].values()
+                       if 'calibration_images' in entry)
+    lines.append(f'int8: static quantization (ONNX Runtime: onnxruntime\'s QDQ, per-channel; OpenVINO: NNCF) '
+                 f'calibrated on {photos["calibration_source"]} ({counts}), COCO val2017 photos from '
+                 f'the first of the sorted list; label-map agreement on {len(photos["agreement"])} other real photos '
+                 '(resized to 257x257), against the argmax of LiteRT\'s float output.')
     for entry in results['models'].values():
         for runtime, reason in entry.get('unavailable', {}).items():
             lines.append(f'{entry["name"]}, {RUNTIMES[runtime][0]}: not measured ({reason}).')

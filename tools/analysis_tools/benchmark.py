@@ -17,7 +17,8 @@ what each figure covers). Prints a Markdown table: ours, the peer and ours/peer 
 
     python tools/analysis_tools/benchmark.py --suite deploy --out-dir work_dirs/deploy_benchmark [--threads 2]
         [--warmup 3] [--repeats 20] [--max-seconds 2] [--min-repeats 3] [--models KEY ...] [--runtimes KEY ...]
-        [--no-peers] [--data-root ../shared/data] [--calibration-photos 32] [--agreement-photos N]
+        [--no-peers] [--data-root ../shared/data] [--calibration-photos 32] [--speed-calibration-photos 8]
+        [--agreement-photos N] [--gemm-size 1536]
     python tools/analysis_tools/benchmark.py --from-json work_dirs/deploy_benchmark/deploy_benchmark.json
 
 The deploy suite (``mmmnv2/analysis/deploy_benchmark.py``) measures, batch 1, the same threads throughout: PyTorch
@@ -89,6 +90,8 @@ def parse_args() -> argparse.Namespace:
                              'coco_mini_val2017/); without them no LiteRT rows and int8 calibrates on random images')
     deploy.add_argument('--calibration-photos', type=int, default=32,
                         help='int8 calibration: the first N COCO photos; the other photos check the label maps')
+    deploy.add_argument('--speed-calibration-photos', type=int, default=8,
+                        help='int8 calibration photos of the models with random weights (timed only)')
     deploy.add_argument('--gemm-size', type=int, default=DeploySettings.gemm_size,
                         help='the GEMM of the compute peak is N x N x N')
     deploy.add_argument('--agreement-photos', type=int, help='at most this many photos for the label-map agreement')
@@ -115,7 +118,8 @@ def deploy(args: argparse.Namespace) -> None:
         out_dir=args.out_dir, threads=args.threads, warmup=3 if args.warmup is None else args.warmup,
         repeats=args.repeats, max_seconds=args.max_seconds, min_repeats=args.min_repeats, models=models,
         runtimes=args.runtimes, data_root=args.data_root, calibration_photos=args.calibration_photos,
-        agreement_photos=args.agreement_photos, gemm_size=args.gemm_size)
+        speed_calibration_photos=args.speed_calibration_photos, agreement_photos=args.agreement_photos,
+        gemm_size=args.gemm_size)
     results = run_deploy_benchmark(settings)
     files = write_reports(results, args.out_dir)
     print(markdown_report(results))
