@@ -42,7 +42,8 @@ setup(
         'benchmark': ['ai-edge-litert>=1.0', 'tflite>=2.10'],  # `benchmark.py --suite deploy`: LiteRT, Google's file
         'tflite': ['tflite>=2.10'],  # reading .tflite files in tools/model_converters/tf_to_openmmlab.py
         'tf': ['tensorflow>=2.10'],  # reading TF checkpoints (.index/.data-*) there; not needed for .tflite/.npy
-        'deploy': ['onnx>=1.15', 'onnxruntime>=1.17', 'onnxscript>=0.3'],  # onnxscript: torch's ONNX exporter
+        'deploy': ['onnx>=1.15', 'onnxruntime>=1.17', 'onnxscript>=0.3', 'openvino>=2024.0', 'nncf>=2.10'],
+        # onnxscript: torch's ONNX exporter; openvino: the second runtime; nncf: its int8 quantization
     },
     classifiers=[
         'Programming Language :: Python :: 3',
