@@ -12,7 +12,9 @@ from .export import UnsupportedOperatorError, export_onnx
 from .onnx_detector import ONNXDetector
 from .onnx_interface import relative_difference
 from .onnx_segmentor import ONNXSegmentor
+from .quantization import quantize_model, sensitive_layers
 from .runtime import init_onnx_model, onnx_model_cfg
 
 __all__ = ['BACKENDS', 'ONNXDetector', 'ONNXSegmentor', 'UnsupportedOperatorError', 'fixed_input_size',
-           'export_onnx', 'init_onnx_model', 'onnx_model_cfg', 'open_session', 'relative_difference']
+           'export_onnx', 'init_onnx_model', 'onnx_model_cfg', 'open_session', 'quantize_model',
+           'relative_difference', 'sensitive_layers']
