@@ -17,7 +17,7 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
-from ..utils import config_host, fixed_input_size, fuse_conv_bn_layers
+from ..utils import config_host, drop_pretrained, fixed_input_size, fuse_conv_bn_layers
 from .onnx_interface import (
     INPUT_NAME,
     META_DATASET_META,
@@ -72,8 +72,7 @@ def export_onnx(config: Union[str, Config], checkpoint: Optional[str], out_file:
     # An example batch of 2 keeps torch.export from specialising a dynamic batch dimension to 1.
     example = torch.zeros(2 if dynamic_batch else 1, 3, height, width)
     with torch.no_grad():
-        outputs = model(example, mode='tensor')
-    names = output_names(outputs)
+        names = output_names(model(example, mode='tensor'))
     dynamic_shapes = ({0: torch.export.Dim('batch', min=1, max=1024)},) if dynamic_batch else None
     with torch.no_grad():
         program = torch.export.export(network, (example,), dynamic_shapes=dynamic_shapes, strict=False)
@@ -89,34 +88,45 @@ def export_onnx(config: Union[str, Config], checkpoint: Optional[str], out_file:
             for dim in value.type.tensor_type.shape.dim:
                 if dim.dim_param == symbol:
                     dim.dim_param = 'batch'
-    metadata = [(META_HOST, host.scope), (META_DATASET_META, json.dumps(dataset_meta, default=list))]
-    if postprocess:
-        metadata.append((META_POSTPROCESS, json.dumps(append_postprocess(model_proto, model, outputs,
-                                                                          (height, width)))))
     del model_proto.metadata_props[:]
-    for key, value in metadata:
+    for key, value in ((META_HOST, host.scope), (META_DATASET_META, json.dumps(dataset_meta, default=list))):
         entry = model_proto.metadata_props.add()
         entry.key, entry.value = key, value
     left = sorted({node.op_type for node in model_proto.graph.node} & {'BatchNormalization'})
     if left:
         raise RuntimeError(f'batch norm was not folded: {left} left in the graph')
+    if postprocess:
+        from .onnx_postprocess import append_postprocess
+        append_postprocess(model_proto, model)
     onnx.checker.check_model(model_proto)
     onnx.save(model_proto, out_file)
     return out_file
 
 
-def append_postprocess(model_proto, model: nn.Module, outputs, input_size: Tuple[int, int]) -> dict:
-    """Append the config's post-processing to the network graph; returns the settings written into it."""
-    from . import onnx_postprocess
-    if torch.is_tensor(outputs):
-        settings = onnx_postprocess.segmentation_settings(model)
-        onnx_postprocess.append_segmentation_postprocess(model_proto, settings, input_size)
-        return dict(settings, task='segmentation')
-    head = model.bbox_head
-    settings = onnx_postprocess.detection_settings(head, head.test_cfg)
-    featmap_sizes = [tuple(scores.shape[-2:]) for scores in outputs[0]]
-    onnx_postprocess.append_detection_postprocess(model_proto, head, settings, input_size, featmap_sizes)
-    return dict(settings, task='detection')
+def add_postprocess(config: Union[str, Config], onnx_file: str, out_file: str) -> str:
+    """Append the config's post-processing to a network-only file of ``export_onnx``, without exporting again.
+
+    The result is the graph ``export_onnx(..., postprocess=True)`` writes, with the ``test_cfg`` of ``config``
+    (e.g. another ``score_thr``); returns ``out_file``.
+    """
+    onnx = import_deploy_dependency('onnx')
+    cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
+    host = config_host(cfg)
+    model_proto = onnx.load(onnx_file)
+    metadata = {entry.key: entry.value for entry in model_proto.metadata_props}
+    if metadata.get(META_HOST) != host.scope:
+        raise ValueError(f'{onnx_file} is not a network export_onnx wrote from a {host.scope} model (its host: '
+                         f'{metadata.get(META_HOST)})')
+    if META_POSTPROCESS in metadata:
+        raise ValueError(f'{onnx_file} already ends with its post-processing')
+    from ..apis import init_model
+    drop_pretrained(cfg.model)
+    model = init_model(cfg, None, 'cpu')  # only the heads' settings, anchors and box coder are used
+    from .onnx_postprocess import append_postprocess
+    append_postprocess(model_proto, model)
+    onnx.checker.check_model(model_proto)
+    onnx.save(model_proto, out_file)
+    return out_file
 
 
 def describe_export_failure(error: Exception, program: 'torch.export.ExportedProgram') -> str:

@@ -29,13 +29,17 @@ left, bottom, right: the valid rows and columns of the padded input) and ``outpu
 
 The graphs use ONNX operators that onnxruntime and OpenVINO both run (opset 20 with the exporter's network).
 """
+import json
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-import onnx
 import torch
-from onnx import TensorProto, helper, numpy_helper
+
+from .onnx_interface import META_POSTPROCESS, import_deploy_dependency
+
+if TYPE_CHECKING:  # onnx is an optional dependency (the runners import this module for its settings only)
+    import onnx
 
 # Graph names the exporter writes and the runners read.
 DET_OUTPUT_NAMES = ('boxes', 'scores', 'labels')
@@ -45,10 +49,45 @@ SEG_LABELS_NAME = 'seg_labels'
 DEFAULT_WH_RATIO_CLIP = 16 / 1000  # MMDetection's delta2bbox default
 
 
+def append_postprocess(model: 'onnx.ModelProto', host_model: torch.nn.Module) -> Dict:
+    """Append ``host_model``'s post-processing to its exported network ``model`` and record the settings in the
+    file's metadata (``META_POSTPROCESS``, which tells the runners); returns the settings."""
+    input_size = tuple(static_dims(model.graph.input[0])[2:])
+    if hasattr(host_model, 'bbox_head'):
+        head = host_model.bbox_head
+        levels = head.prior_generator.num_levels
+        outputs = list(model.graph.output)
+        priors = list(head.num_base_priors)
+        if len(outputs) != 2 * levels or any(static_dims(o)[1] != p * head.cls_out_channels
+                                             for o, p in zip(outputs, priors, strict=False)):
+            raise ValueError(f'the graph\'s outputs {[o.name for o in outputs]} are not the class scores and box '
+                             f'deltas of the config\'s head ({levels} levels, {head.cls_out_channels} class outputs '
+                             f'per anchor)')
+        settings = dict(detection_settings(head, head.test_cfg), task='detection')
+        append_detection_postprocess(model, head, settings, input_size,
+                                     [tuple(static_dims(o)[2:]) for o in outputs[:levels]])
+    else:
+        settings = dict(segmentation_settings(host_model), task='segmentation')
+        outputs = list(model.graph.output)
+        if len(outputs) != 1 or static_dims(outputs[0])[1] != settings['num_classes']:
+            raise ValueError(f'the graph\'s outputs {[o.name for o in outputs]} are not the logits of the config\'s '
+                             f'decode head ({settings["num_classes"]} classes)')
+        append_segmentation_postprocess(model, settings, input_size)
+    entry = model.metadata_props.add()
+    entry.key, entry.value = META_POSTPROCESS, json.dumps(settings)
+    return settings
+
+
+def static_dims(value: 'onnx.ValueInfoProto') -> List[int]:
+    """A graph input's or output's dimensions (0 where dynamic)."""
+    return [dim.dim_value for dim in value.type.tensor_type.shape.dim]
+
+
 class GraphBuilder:
     """Appends nodes and constants to a graph under unique names (prefix ``post/``)."""
 
-    def __init__(self, graph: onnx.GraphProto) -> None:
+    def __init__(self, graph: 'onnx.GraphProto') -> None:
+        self.onnx = import_deploy_dependency('onnx')
         self.graph = graph
         self.count = 0
 
@@ -58,7 +97,7 @@ class GraphBuilder:
 
     def const(self, value, dtype=np.float32, hint: str = 'const') -> str:
         name = self.name(hint)
-        self.graph.initializer.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+        self.graph.initializer.append(self.onnx.numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
         return name
 
     def ints(self, *values: int) -> str:
@@ -66,7 +105,7 @@ class GraphBuilder:
 
     def op(self, op_type: str, *inputs: str, outputs: int = 1, out: Optional[str] = None, **attrs):
         names = [out] if out is not None else [self.name(op_type.lower()) for _ in range(outputs)]
-        self.graph.node.append(helper.make_node(op_type, list(inputs), names, **attrs))
+        self.graph.node.append(self.onnx.helper.make_node(op_type, list(inputs), names, **attrs))
         return names[0] if outputs == 1 else names
 
 
@@ -108,11 +147,12 @@ def detection_settings(head, test_cfg) -> Dict:
                 wh_ratio_clip=float(getattr(coder, 'wh_ratio_clip', DEFAULT_WH_RATIO_CLIP) or DEFAULT_WH_RATIO_CLIP))
 
 
-def append_detection_postprocess(model: onnx.ModelProto, head, settings: Dict, input_size: Tuple[int, int],
+def append_detection_postprocess(model: 'onnx.ModelProto', head, settings: Dict, input_size: Tuple[int, int],
                                  featmap_sizes: Sequence[Tuple[int, int]]) -> None:
     """Replace the graph's outputs (class scores, box deltas per level) with (boxes, scores, labels); see module."""
     graph = model.graph
     b = GraphBuilder(graph)
+    TensorProto, helper = b.onnx.TensorProto, b.onnx.helper  # noqa: N806 (onnx's names)
     levels = len(featmap_sizes)
     cls_names = [o.name for o in graph.output[:levels]]
     box_names = [o.name for o in graph.output[levels:]]
@@ -207,11 +247,12 @@ def segmentation_settings(segmentor) -> Dict:
     return dict(num_classes=int(head.out_channels), align_corners=bool(head.align_corners))
 
 
-def append_segmentation_postprocess(model: onnx.ModelProto, settings: Dict, input_size: Tuple[int, int]) -> None:
+def append_segmentation_postprocess(model: 'onnx.ModelProto', settings: Dict, input_size: Tuple[int, int]) -> None:
     """Replace the logits output with uint8 labels at ``output_size``, adding the ``crop`` and ``output_size``
     inputs; see module."""
     graph = model.graph
     b = GraphBuilder(graph)
+    TensorProto, helper = b.onnx.TensorProto, b.onnx.helper  # noqa: N806 (onnx's names)
     logits = graph.output[0].name
     mode = 'align_corners' if settings['align_corners'] else 'pytorch_half_pixel'  # F.interpolate's mapping
     batch_channels = b.op('Slice', b.op('Shape', logits), b.ints(0), b.ints(2))
