@@ -5,7 +5,6 @@ the label-map agreement on real photos, the targets and the JSON / Markdown / PN
 Timings are not checked (the machine is shared); the runs use the fewest repeats that produce every row.
 """
 import copy
-import importlib.util
 import json
 import os
 import statistics
@@ -182,9 +181,7 @@ def test_deploy_suite_measures_every_runtime_and_writes_its_reports(tmp_path):
     markdown = (out_dir / 'deploy_benchmark.md').read_text()
     assert markdown.strip() in result.stdout
     entry = results['models']['google_dm05']
-    measured = set(RUNTIMES) if importlib.util.find_spec('mmmnv2.deployment.quantization') else {
-        runtime for runtime in RUNTIMES if RUNTIMES[runtime][1] == 'fp32'}
-    assert set(entry['figures']) == measured, entry['unavailable']
+    assert set(entry['figures']) == set(RUNTIMES), entry['unavailable']
     assert entry['input_size'] == [257, 257]
 
     # every figure the median of its samples, and printed as such
@@ -208,7 +205,7 @@ def test_deploy_suite_measures_every_runtime_and_writes_its_reports(tmp_path):
     # label maps against LiteRT's float output on real photos not used for calibration
     assert set(results['photos']['calibration']).isdisjoint(results['photos']['agreement'])
     assert len(results['photos']['agreement']) == 2 and len(results['photos']['calibration']) == 2
-    for runtime in measured:
+    for runtime in RUNTIMES:
         per_photo = litert['agreement'][runtime]['per_photo']
         assert list(per_photo) == results['photos']['agreement']
         if RUNTIMES[runtime][1] == 'fp32':  # the converted float model is LiteRT's to float rounding
@@ -217,23 +214,21 @@ def test_deploy_suite_measures_every_runtime_and_writes_its_reports(tmp_path):
     # the targets, recomputed here from the figures
     rows = {row['figure']: row for row in results['targets']}
     fp32 = min(f['network'] for r, f in entry['figures'].items() if RUNTIMES[r][1] == 'fp32')
+    int8_runtime = min((r for r in entry['figures'] if RUNTIMES[r][1] == 'int8'),
+                       key=lambda r: entry['figures'][r]['network'])
     expected = {
         'Google DM0.5 converted, network: our best fp32 / LiteRT on Google\'s file': (fp32 / litert['network'], 0.85),
+        'Google DM0.5 converted, network: our best int8 / LiteRT on Google\'s file':
+            (entry['figures'][int8_runtime]['network'] / litert['network'], 0.4),
         'Google DM0.5 fp32 network / machine floor': (fp32 / entry['floor_ms'], 1.5),
     }
-    int8_runtime = min((r for r in entry['figures'] if RUNTIMES[r][1] == 'int8'),
-                       key=lambda r: entry['figures'][r]['network'], default=None)
-    if int8_runtime:
-        expected['Google DM0.5 converted, network: our best int8 / LiteRT on Google\'s file'] = (
-            entry['figures'][int8_runtime]['network'] / litert['network'], 0.4)
     for figure, (measured, limit) in expected.items():
         assert rows[figure]['measured'] == pytest.approx(measured, rel=1e-12)
         assert rows[figure]['met'] == (measured <= limit)
     agreement = rows['Google DM0.5 int8 (best int8 runtime) label maps = LiteRT float argmax, pixels']
-    if int8_runtime:
-        assert agreement['measured'] == pytest.approx(np.mean(list(litert['agreement'][int8_runtime]['per_photo']
-                                                                   .values())))
-        assert agreement['met'] == (agreement['measured'] >= 0.97)
+    assert agreement['measured'] == pytest.approx(np.mean(list(litert['agreement'][int8_runtime]['per_photo']
+                                                               .values())))
+    assert agreement['met'] == (agreement['measured'] >= 0.97)
     assert rows['SSDLite network: best fp32 runtime / ONNX Runtime fp32']['met'] is None  # not in this run
     table = [line for line in markdown.splitlines() if line.startswith('| ')]
     for row in results['targets']:
