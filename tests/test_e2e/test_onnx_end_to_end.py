@@ -2,7 +2,9 @@
 OpenVINO.
 
 The ONNX path's bbox mAP and mIoU must equal the PyTorch path's within 0.5 points (OpenVINO's within 0.05 points
-of onnxruntime's), and the raw network outputs on the val images must agree to float32 precision.
+of onnxruntime's), and the raw network outputs on the val images must agree to float32 precision. A file with the
+post-processing in the graph (``--postprocess``) must score what the PyTorch model scores in both runtimes (its
+predictions equal the Python post-processing's: test_onnx_postprocess.py).
 """
 import glob
 import os.path as osp
@@ -26,6 +28,9 @@ from mmmnv2.deployment import init_onnx_model, relative_difference
 
 OUTPUT_TOLERANCE = 1e-4  # of the largest output; measured ~1e-6
 METRIC_TOLERANCE = {'coco/bbox_mAP_50': 0.005, 'mIoU': 0.5}  # 0.5 points (mAP is a fraction, mIoU a percentage)
+# A post-processed file: the same predictions up to float32 noise, so the metric as logged (mAP to 4 decimals, mIoU
+# to 2).
+POSTPROCESS_TOLERANCE = {'coco/bbox_mAP_50': 1e-4, 'mIoU': 0.01}
 
 
 @pytest.mark.parametrize('task', ['det', 'seg'])
@@ -44,17 +49,24 @@ def test_onnx_model_scores_as_the_pytorch_model(task, request, tmp_path):
                        '--cfg-options', *options)
     # --show-dir: MMDetection puts it in the run's folder, MMSegmentation takes it as given.
     show_dir = 'pictures' if task == 'det' else str(tmp_path / 'pictures')
-    # onnxruntime, then OpenVINO (float32), in one process
-    onnx, openvino = run_tools_in_one_process([
+    postprocessed_file = str(tmp_path / 'postprocessed.onnx')
+    # onnxruntime, then OpenVINO (float32), then the post-processed file in both, in one process
+    _, onnx, openvino, *postprocessed = run_tools_in_one_process([
+        ['tools/deployment/pytorch2onnx.py', config, checkpoint, '--output-file', postprocessed_file, '--postprocess'],
         ['tools/test.py', config, onnx_file, '--work-dir', str(tmp_path / 'onnx'), '--num-threads', '1',
          '--show-dir', show_dir, '--cfg-options', *options],
         ['tools/test.py', config, onnx_file, '--backend', 'openvino', '--work-dir', str(tmp_path / 'openvino'),
-         '--num-threads', '1', '--cfg-options', *options]]).split('=== running')[1:]
+         '--num-threads', '1', '--cfg-options', *options],
+        *(['tools/test.py', config, postprocessed_file, '--backend', backend, '--work-dir',
+           str(tmp_path / f'postprocessed_{backend}'), '--num-threads', '1', '--cfg-options', *options]
+          for backend in ('onnxruntime', 'openvino'))]).split('=== running')[1:]
     expected = reported(metric, pytorch.stdout + pytorch.stderr)
     actual, openvino_metric = reported(metric, onnx), reported(metric, openvino)
     assert expected >= (0.5 if task == 'det' else 50)  # a trained model, not a degenerate one
     assert actual == pytest.approx(expected, abs=METRIC_TOLERANCE[metric])
     assert openvino_metric == pytest.approx(actual, abs=METRIC_TOLERANCE[metric] / 10)  # same file, same float32
+    for log in postprocessed:
+        assert reported(metric, log) == pytest.approx(expected, abs=POSTPROCESS_TOLERANCE[metric])
     pictures = glob.glob(str(tmp_path / '**' / 'pictures' / '**' / '*.[jp][pn]g'), recursive=True)
     assert len(pictures) == 32  # the host visualiser drew every ONNX prediction
 
