@@ -11,7 +11,16 @@ from typing import Callable, Tuple
 import pytest
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
-from toy_runs import DET_CONFIG, REPO, SEG_CONFIG, SEG_INTERRUPTED_AT, det_data_options, run_tool, seg_data_options
+from toy_runs import (
+    DET_CONFIG,
+    REPO,
+    SEG_CONFIG,
+    SEG_INTERRUPTED_AT,
+    det_data_options,
+    run_tool,
+    run_tools_in_one_process,
+    seg_data_options,
+)
 
 from mmmnv2.datasets import generate_detection, generate_segmentation
 
@@ -86,10 +95,13 @@ def trained_segmentor_run(seg_toy_data, tmp_path_factory):
     """
     work_dir = str(tmp_path_factory.mktemp('mobile_deeplabv3_work'))
     common = ['--work-dir', work_dir, '--cfg-options', *seg_data_options(seg_toy_data)]
-    first = run_tool('tools/train.py', SEG_CONFIG, *common, f'train_cfg.max_iters={SEG_INTERRUPTED_AT}')
+    # One process (the second run reads only what the first left on disk): saves an interpreter start.
+    first, resumed = run_tools_in_one_process([
+        ['tools/train.py', SEG_CONFIG, *common, f'train_cfg.max_iters={SEG_INTERRUPTED_AT}'],
+        ['tools/train.py', SEG_CONFIG, '--resume', *common]])
+    first.check()
     assert osp.exists(osp.join(work_dir, f'iter_{SEG_INTERRUPTED_AT}.pth'))
-    resumed = run_tool('tools/train.py', SEG_CONFIG, '--resume', *common)
-    return work_dir, first.stdout + first.stderr, resumed.stdout + resumed.stderr
+    return work_dir, first.output, resumed.check()
 
 
 @pytest.fixture(scope='session')

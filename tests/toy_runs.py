@@ -7,6 +7,7 @@ import os.path as osp
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 from mmengine.config import Config
@@ -20,15 +21,17 @@ SEG_MAX_ITERS = Config.fromfile(SEG_CONFIG).train_cfg.max_iters
 SEG_INTERRUPTED_AT = SEG_MAX_ITERS // 2  # where the segmentation fixture's first run is "killed"
 
 
-def run_tool(*args: str, check: bool = True, env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
-    """Run a Python tool of the repository with one intra-op thread.
+def run_tool(*args: str, check: bool = True, env: Optional[Dict[str, str]] = None,
+             merge_output: bool = False) -> subprocess.CompletedProcess:
+    """Run a Python tool of the repository with one intra-op thread (``merge_output``: stderr into stdout).
 
     The test runner itself holds threads; oversubscribed OpenMP threads spin instead of working on 2 cores.
     """
     env = dict(os.environ, OMP_NUM_THREADS='1', **(env or {}))
-    result = subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT if merge_output else subprocess.PIPE, text=True)
     if check and result.returncode != 0:
-        raise AssertionError(f'{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}')
+        raise AssertionError(f'{args} failed:\n{result.stdout[-3000:]}\n{(result.stderr or "")[-5000:]}')
     return result
 
 
@@ -66,29 +69,74 @@ def untrained_checkpoint(config: str, path: str) -> str:
 
 
 _TOOL_CHAIN = r'''
-import json, runpy, sys
+import json, runpy, sys, traceback
 from mmengine.visualization import Visualizer
-for argv in json.loads(sys.argv[1]):
-    print('=== running', argv[0], flush=True)
+for index, argv in enumerate(json.loads(sys.argv[1])):
+    print(f'=== tool {index} starts', flush=True)
     sys.argv = argv
     Visualizer._instance_dict.clear()  # each run builds its own visualizer, as in a fresh process
+    status = 0
     try:
         runpy.run_path(argv[0], run_name='__main__')
-    except SystemExit as exit:
-        if exit.code:
-            raise
+    except SystemExit as exit:  # what the interpreter would do with it
+        if isinstance(exit.code, int) or exit.code is None:
+            status = exit.code or 0
+        else:
+            print(exit.code, file=sys.stderr)
+            status = 1
+    except BaseException:
+        traceback.print_exc()
+        status = 1
+    sys.stderr.flush()
+    print(f'=== tool {index} exits {status}', flush=True)
 '''
 
 
-def run_tools_in_one_process(invocations: List[List[str]]) -> str:
-    """Run several tools (``[script, *args]`` each) one after the other in one Python process; return the log.
+@dataclass
+class ToolRun:
+    """One tool run of ``run_tools_in_one_process``: its arguments, exit status and output (stdout and stderr)."""
+    args: List[str]
+    returncode: int
+    output: str
 
-    Each runs as ``python script args`` would (``__main__``, its own ``sys.argv``); a failing one stops the chain
-    and fails. One process saves starting Python with torch and the hosts once per tool.
+    def check(self) -> str:
+        """The output; AssertionError with its end if the tool failed."""
+        assert self.returncode == 0, f'{self.args[:2]} failed:\n{self.output[-6000:]}'
+        return self.output
+
+
+def run_tools_in_one_process(invocations: List[List[str]]) -> List[ToolRun]:
+    """Run several tools (``[script, *args]`` each) one after the other in one Python process, each as
+    ``python script args`` would (``__main__``, its own ``sys.argv``); a failing one does not stop the others.
+
+    One process saves starting Python with torch and the hosts once per tool (several seconds each on two cores).
+    The tools share the process's imports: a tool that works only after another imported something is not caught
+    here.
     """
-    result = run_tool('-c', _TOOL_CHAIN, json.dumps(invocations), check=False)
-    log = result.stdout + result.stderr
-    if result.returncode != 0:
-        raise AssertionError(f'tool chain failed at {re.findall("=== running (.*)", log)[-1:]}:\n'
-                             f'{result.stdout[-3000:]}\n{result.stderr[-6000:]}')
-    return log
+    result = run_tool('-u', '-c', _TOOL_CHAIN, json.dumps(invocations), check=False, merge_output=True)
+    parts = re.split(r'^=== tool (\d+) (?:starts|exits (-?\d+))\n', result.stdout, flags=re.M)
+    outputs, statuses = {}, {}
+    for i in range(1, len(parts) - 1, 3):
+        index, status, text = int(parts[i]), parts[i + 1], parts[i + 2]
+        if status is None:
+            outputs[index] = text
+        else:
+            statuses[index] = int(status)
+    runs = []
+    for index, args in enumerate(invocations):
+        # a tool that killed the process has no exit line: the process's status is its status
+        status = statuses.get(index, result.returncode or 1)
+        runs.append(ToolRun(args, status, outputs.get(index, '')))
+    return runs
+
+
+def work_dir_of(run: ToolRun) -> str:
+    """The ``--work-dir`` a tool run was given (where its outputs are)."""
+    return run.args[run.args.index('--work-dir') + 1]
+
+
+def logged_metrics(run: ToolRun) -> dict:
+    """The metrics a test tool run saved (MMEngine writes ``<work dir>/<timestamp>/<timestamp>.json``)."""
+    [path] = glob.glob(osp.join(work_dir_of(run), '*', '*.json'))
+    with open(path) as f:
+        return json.load(f)

@@ -11,7 +11,7 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import DATASETS, init_default_scope
-from toy_runs import DET_CONFIG, SEG_CONFIG, SEG_MAX_ITERS, det_data_options, reported, run_tool, seg_data_options
+from toy_runs import DET_CONFIG, SEG_CONFIG, SEG_MAX_ITERS, det_data_options, reported, seg_data_options, work_dir_of
 
 from mmmnv2.apis import init_model
 from mmmnv2.deployment import init_onnx_model, relative_difference
@@ -31,7 +31,7 @@ def val_inputs(config: str, data_options: list, count: int = 8) -> torch.Tensor:
 
 
 @pytest.mark.parametrize('task', ['det', 'seg'])
-def test_onnx_model_scores_as_the_pytorch_model(task, request, tmp_path):
+def test_onnx_model_scores_as_the_pytorch_model(task, request):
     if task == 'det':
         config, metric, work_dir = DET_CONFIG, 'coco/bbox_mAP_50', request.getfixturevalue('trained_detector')
         options, checkpoint = det_data_options(request.getfixturevalue('det_toy_data')), 'iter_600.pth'
@@ -39,19 +39,14 @@ def test_onnx_model_scores_as_the_pytorch_model(task, request, tmp_path):
         config, metric, work_dir = SEG_CONFIG, 'mIoU', request.getfixturevalue('trained_segmentor')
         options, checkpoint = seg_data_options(request.getfixturevalue('seg_toy_data')), f'iter_{SEG_MAX_ITERS}.pth'
     checkpoint = osp.join(work_dir, checkpoint)
-    onnx_file = str(tmp_path / 'model.onnx')
-    run_tool('tools/deployment/pytorch2onnx.py', config, checkpoint, '--output-file', onnx_file, '--dynamic-batch')
-
-    pytorch = run_tool('tools/test.py', config, checkpoint, '--work-dir', str(tmp_path / 'pytorch'),
-                       '--cfg-options', *options)
-    # --show-dir: MMDetection puts it in the run's folder, MMSegmentation takes it as given.
-    show_dir = 'pictures' if task == 'det' else str(tmp_path / 'pictures')
-    onnx = run_tool('tools/test.py', config, onnx_file, '--work-dir', str(tmp_path / 'onnx'), '--num-threads', '1',
-                    '--show-dir', show_dir, '--cfg-options', *options)
-    expected, actual = (reported(metric, r.stdout + r.stderr) for r in (pytorch, onnx))
+    # the export tool, tools/test.py on the checkpoint, tools/test.py on the ONNX file (with --show-dir)
+    runs = request.getfixturevalue(f'{task}_tool_runs')
+    runs['export'].check()
+    onnx_file = runs['export'].args[runs['export'].args.index('--output-file') + 1]
+    expected, actual = (reported(metric, runs[name].check()) for name in ('test', 'onnx'))
     assert expected >= (0.5 if task == 'det' else 50)  # a trained model, not a degenerate one
     assert actual == pytest.approx(expected, abs=METRIC_TOLERANCE[metric])
-    pictures = glob.glob(str(tmp_path / '**' / 'pictures' / '**' / '*.[jp][pn]g'), recursive=True)
+    pictures = glob.glob(osp.join(work_dir_of(runs['onnx']), '**', 'pictures', '**', '*.[jp][pn]g'), recursive=True)
     assert len(pictures) == 32  # the host visualiser drew every ONNX prediction
 
     model = init_model(config, checkpoint, 'cpu')
