@@ -7,6 +7,7 @@ import os.path as osp
 import re
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
@@ -21,17 +22,15 @@ SEG_MAX_ITERS = Config.fromfile(SEG_CONFIG).train_cfg.max_iters
 SEG_INTERRUPTED_AT = SEG_MAX_ITERS // 2  # where the segmentation fixture's first run is "killed"
 
 
-def run_tool(*args: str, check: bool = True, env: Optional[Dict[str, str]] = None,
-             merge_output: bool = False) -> subprocess.CompletedProcess:
-    """Run a Python tool of the repository with one intra-op thread (``merge_output``: stderr into stdout).
+def run_tool(*args: str, check: bool = True, env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
+    """Run a Python tool of the repository with one intra-op thread.
 
     The test runner itself holds threads; oversubscribed OpenMP threads spin instead of working on 2 cores.
     """
     env = dict(os.environ, OMP_NUM_THREADS='1', **(env or {}))
-    result = subprocess.run([sys.executable, *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT if merge_output else subprocess.PIPE, text=True)
+    result = subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True)
     if check and result.returncode != 0:
-        raise AssertionError(f'{args} failed:\n{result.stdout[-3000:]}\n{(result.stderr or "")[-5000:]}')
+        raise AssertionError(f'{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}')
     return result
 
 
@@ -105,29 +104,51 @@ class ToolRun:
         return self.output
 
 
-def run_tools_in_one_process(invocations: List[List[str]]) -> List[ToolRun]:
-    """Run several tools (``[script, *args]`` each) one after the other in one Python process, each as
-    ``python script args`` would (``__main__``, its own ``sys.argv``); a failing one does not stop the others.
+class ToolChain:
+    """Tools (``[script, *args]`` each) running one after the other in one Python process started in the
+    background, each as ``python script args`` would (``__main__``, its own ``sys.argv``); a failing one does not
+    stop the others. ``wait()`` gives their runs.
 
     One process saves starting Python with torch and the hosts once per tool (several seconds each on two cores).
     The tools share the process's imports: a tool that works only after another imported something is not caught
     here.
     """
-    result = run_tool('-u', '-c', _TOOL_CHAIN, json.dumps(invocations), check=False, merge_output=True)
-    parts = re.split(r'^=== tool (\d+) (?:starts|exits (-?\d+))\n', result.stdout, flags=re.M)
-    outputs, statuses = {}, {}
-    for i in range(1, len(parts) - 1, 3):
-        index, status, text = int(parts[i]), parts[i + 1], parts[i + 2]
-        if status is None:
-            outputs[index] = text
-        else:
-            statuses[index] = int(status)
-    runs = []
-    for index, args in enumerate(invocations):
+
+    def __init__(self, invocations: List[List[str]]) -> None:
+        self.invocations = invocations
+        # a file, not a pipe: nobody reads while it runs, and a full pipe would stop the tools
+        self._output = tempfile.TemporaryFile(mode='w+')
+        env = dict(os.environ, OMP_NUM_THREADS='1')  # see run_tool
+        self._process = subprocess.Popen([sys.executable, '-u', '-c', _TOOL_CHAIN, json.dumps(invocations)], cwd=REPO,
+                                         env=env, stdout=self._output, stderr=subprocess.STDOUT, text=True)
+
+    def running(self) -> bool:
+        return self._process.poll() is None
+
+    def stop(self) -> None:
+        if self.running():
+            self._process.kill()
+            self._process.wait()
+
+    def wait(self) -> List[ToolRun]:
+        returncode = self._process.wait()
+        self._output.seek(0)
+        parts = re.split(r'^=== tool (\d+) (?:starts|exits (-?\d+))\n', self._output.read(), flags=re.M)
+        outputs, statuses = {}, {}
+        for i in range(1, len(parts) - 1, 3):
+            index, status, text = int(parts[i]), parts[i + 1], parts[i + 2]
+            if status is None:
+                outputs[index] = text
+            else:
+                statuses[index] = int(status)
         # a tool that killed the process has no exit line: the process's status is its status
-        status = statuses.get(index, result.returncode or 1)
-        runs.append(ToolRun(args, status, outputs.get(index, '')))
-    return runs
+        return [ToolRun(args, statuses.get(index, returncode or 1), outputs.get(index, ''))
+                for index, args in enumerate(self.invocations)]
+
+
+def run_tools_in_one_process(invocations: List[List[str]]) -> List[ToolRun]:
+    """The runs of ``ToolChain(invocations)``, once all have finished."""
+    return ToolChain(invocations).wait()
 
 
 def work_dir_of(run: ToolRun) -> str:

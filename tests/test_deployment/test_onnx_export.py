@@ -94,11 +94,28 @@ def toy_batch(config: str, root: str, task: str, count: int = 4) -> dict:
     return pseudo_collate([dataset[i] for i in range(count)])
 
 
-def test_detector_runner_gives_the_pytorch_detections(tmp_path):
+@pytest.fixture(scope='module')
+def det_toy_export(tmp_path_factory):
+    """(toy SSDLite with randomised weights, its ONNX file with a dynamic batch): one export for the tests that
+    only read the file (an export takes seconds)."""
+    tmp_path = tmp_path_factory.mktemp('det_toy_export')
     checkpoint = str(tmp_path / 'model.pth')
     model = randomised_checkpoint(DET_CONFIG, checkpoint)
-    cfg = Config.fromfile(DET_CONFIG)
-    runner = init_onnx_model(cfg, export_onnx(cfg, checkpoint, str(tmp_path / 'model.onnx'), dynamic_batch=True))
+    return model, export_onnx(DET_CONFIG, checkpoint, str(tmp_path / 'model.onnx'), dynamic_batch=True)
+
+
+@pytest.fixture(scope='module')
+def seg_toy_export(tmp_path_factory):
+    """(toy Mobile DeepLabv3 with randomised weights, its ONNX file): one export for the tests that only read it."""
+    tmp_path = tmp_path_factory.mktemp('seg_toy_export')
+    checkpoint = str(tmp_path / 'model.pth')
+    model = randomised_checkpoint(SEG_CONFIG, checkpoint)
+    return model, export_onnx(SEG_CONFIG, checkpoint, str(tmp_path / 'model.onnx'))
+
+
+def test_detector_runner_gives_the_pytorch_detections(det_toy_export, tmp_path):
+    model, onnx_file = det_toy_export
+    runner = init_onnx_model(Config.fromfile(DET_CONFIG), onnx_file)
     assert input_shape(runner.onnx_file)[0] == 'batch'
     data = toy_batch(DET_CONFIG, str(tmp_path / 'data'), 'det')
     with torch.no_grad():
@@ -116,11 +133,9 @@ def test_detector_runner_gives_the_pytorch_detections(tmp_path):
         assert distances[:10].min(1).values.max() < 0.5 and distances[:, :10].min(0).values.max() < 0.5
 
 
-def test_segmentor_runner_gives_the_pytorch_label_maps(tmp_path):
-    checkpoint = str(tmp_path / 'model.pth')
-    model = randomised_checkpoint(SEG_CONFIG, checkpoint)
-    cfg = Config.fromfile(SEG_CONFIG)
-    runner = init_onnx_model(cfg, export_onnx(cfg, checkpoint, str(tmp_path / 'model.onnx')))
+def test_segmentor_runner_gives_the_pytorch_label_maps(seg_toy_export, tmp_path):
+    model, onnx_file = seg_toy_export
+    runner = init_onnx_model(Config.fromfile(SEG_CONFIG), onnx_file)
     data = toy_batch(SEG_CONFIG, str(tmp_path / 'data'), 'seg')
     with torch.no_grad():
         expected = model.test_step(data)
@@ -132,12 +147,9 @@ def test_segmentor_runner_gives_the_pytorch_label_maps(tmp_path):
         assert relative_difference(e.seg_logits.data, a.seg_logits.data) < TOLERANCE
 
 
-def test_segmentor_runner_pads_smaller_images_and_refuses_larger(tmp_path):
-    checkpoint = str(tmp_path / 'model.pth')
-    model = randomised_checkpoint(SEG_CONFIG, checkpoint)
-    cfg = Config.fromfile(SEG_CONFIG)
-    onnx_file = export_onnx(cfg, checkpoint, str(tmp_path / 'model.onnx'))
-    runner = init_onnx_model(cfg, onnx_file)
+def test_segmentor_runner_pads_smaller_images_and_refuses_larger(seg_toy_export):
+    _, onnx_file = seg_toy_export
+    runner = init_onnx_model(Config.fromfile(SEG_CONFIG), onnx_file)
     from mmseg.structures import SegDataSample
     small = {'inputs': [torch.randint(0, 255, (3, 150, 170), dtype=torch.uint8)],
              'data_samples': [SegDataSample(metainfo=dict(ori_shape=(150, 170), img_shape=(150, 170)))]}
@@ -148,7 +160,6 @@ def test_segmentor_runner_pads_smaller_images_and_refuses_larger(tmp_path):
              'data_samples': [SegDataSample(metainfo=dict(ori_shape=(200, 170), img_shape=(200, 170)))]}
     with pytest.raises(ValueError, match='200x192.*192x192'):
         runner.test_step(large)
-    del model
 
 
 def test_runner_refuses_a_file_of_another_input_size(tmp_path):
@@ -161,10 +172,8 @@ def test_runner_refuses_a_file_of_another_input_size(tmp_path):
         init_onnx_model(DET_CONFIG, onnx_file)
 
 
-def test_runner_refuses_a_file_of_the_other_task(tmp_path):
-    checkpoint = str(tmp_path / 'model.pth')
-    randomised_checkpoint(SEG_CONFIG, checkpoint)
-    onnx_file = export_onnx(Config.fromfile(SEG_CONFIG), checkpoint, str(tmp_path / 'model.onnx'))
+def test_runner_refuses_a_file_of_the_other_task(seg_toy_export):
+    _, onnx_file = seg_toy_export
     with pytest.raises(ValueError, match='exported from a mmseg model, but the config is mmdet'):
         init_onnx_model(DET_CONFIG, onnx_file)
 
@@ -203,10 +212,8 @@ def test_unexportable_operator_is_named_with_its_module(tmp_path):
         export_onnx(cfg, None, str(tmp_path / 'model.onnx'))
 
 
-def test_missing_onnxruntime_says_how_to_install(tmp_path, monkeypatch):
-    checkpoint = str(tmp_path / 'model.pth')
-    randomised_checkpoint(DET_CONFIG, checkpoint)
-    onnx_file = export_onnx(DET_CONFIG, checkpoint, str(tmp_path / 'model.onnx'))
+def test_missing_onnxruntime_says_how_to_install(det_toy_export, monkeypatch):
+    _, onnx_file = det_toy_export
     monkeypatch.setitem(sys.modules, 'onnxruntime', None)  # import fails as if not installed
     with pytest.raises(ImportError, match=r'pip install "mmmnv2\[deploy\]"'):
         init_onnx_model(DET_CONFIG, onnx_file)

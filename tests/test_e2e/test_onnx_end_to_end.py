@@ -30,21 +30,15 @@ def val_inputs(config: str, data_options: list, count: int = 8) -> torch.Tensor:
     return model.data_preprocessor(pseudo_collate([dataset[i] for i in range(count)]), False)['inputs']
 
 
-@pytest.mark.parametrize('task', ['det', 'seg'])
-def test_onnx_model_scores_as_the_pytorch_model(task, request):
-    if task == 'det':
-        config, metric, work_dir = DET_CONFIG, 'coco/bbox_mAP_50', request.getfixturevalue('trained_detector')
-        options, checkpoint = det_data_options(request.getfixturevalue('det_toy_data')), 'iter_600.pth'
-    else:
-        config, metric, work_dir = SEG_CONFIG, 'mIoU', request.getfixturevalue('trained_segmentor')
-        options, checkpoint = seg_data_options(request.getfixturevalue('seg_toy_data')), f'iter_{SEG_MAX_ITERS}.pth'
-    checkpoint = osp.join(work_dir, checkpoint)
-    # the export tool, tools/test.py on the checkpoint, tools/test.py on the ONNX file (with --show-dir)
-    runs = request.getfixturevalue(f'{task}_tool_runs')
-    runs['export'].check()
+def check_onnx_scores_as_pytorch(config: str, metric: str, checkpoint: str, options: list, runs: dict,
+                                 learned: float) -> None:
+    """The export tool's file scores as the checkpoint through ``tools/test.py`` (the 'export', 'test' and 'onnx'
+    runs of the e2e conftest's ``tool_runs``), the host visualiser draws its predictions, and its raw outputs on
+    val images are PyTorch's."""
     onnx_file = runs['export'].args[runs['export'].args.index('--output-file') + 1]
+    runs['export'].check()
     expected, actual = (reported(metric, runs[name].check()) for name in ('test', 'onnx'))
-    assert expected >= (0.5 if task == 'det' else 50)  # a trained model, not a degenerate one
+    assert expected >= learned  # a trained model, not a degenerate one
     assert actual == pytest.approx(expected, abs=METRIC_TOLERANCE[metric])
     pictures = glob.glob(osp.join(work_dir_of(runs['onnx']), '**', 'pictures', '**', '*.[jp][pn]g'), recursive=True)
     assert len(pictures) == 32  # the host visualiser drew every ONNX prediction
@@ -54,3 +48,13 @@ def test_onnx_model_scores_as_the_pytorch_model(task, request):
     with torch.no_grad():
         reference = model(inputs, mode='tensor')
     assert relative_difference(reference, init_onnx_model(config, onnx_file)(inputs, mode='tensor')) < OUTPUT_TOLERANCE
+
+
+def test_onnx_detector_scores_as_the_pytorch_model(trained_detector, det_toy_data, det_tool_runs):
+    check_onnx_scores_as_pytorch(DET_CONFIG, 'coco/bbox_mAP_50', osp.join(trained_detector, 'iter_600.pth'),
+                                 det_data_options(det_toy_data), det_tool_runs, learned=0.5)
+
+
+def test_onnx_segmentor_scores_as_the_pytorch_model(trained_segmentor, seg_toy_data, seg_tool_runs):
+    check_onnx_scores_as_pytorch(SEG_CONFIG, 'mIoU', osp.join(trained_segmentor, f'iter_{SEG_MAX_ITERS}.pth'),
+                                 seg_data_options(seg_toy_data), seg_tool_runs, learned=50)
