@@ -9,7 +9,7 @@ registered components are also attributes of the package (``mmmnv2.MobileNetV2``
 from . import datasets, deployment, engine, models  # noqa: F401  (registers the components)
 from .datasets import StrictCocoDataset, StrictPascalVOCDataset, StrictSegDataset
 from .datasets.transforms import CheckSegMap, SSDRandomCrop
-from .deployment import ONNXRuntimeDetector, ONNXRuntimeSegmentor
+from .deployment import ONNXDetector, ONNXSegmentor
 from .engine import RMSpropTF, StrictLoadHook, VerifiedCheckpointHook
 from .models import (
                      MobileDeepLabV3,
@@ -28,7 +28,7 @@ from .version import __version__
 allow_mmengine_checkpoint_types()
 register_safe_checkpoint_loaders()
 
-__all__ = ['CheckSegMap', 'MobileDeepLabV3', 'MobileDeepLabV3Head', 'MobileNetV2', 'ONNXRuntimeDetector',
-           'ONNXRuntimeSegmentor', 'RMSpropTF', 'SSDLite', 'SSDLiteAnchorGenerator', 'SSDLiteHead', 'SSDLiteNeck',
+__all__ = ['CheckSegMap', 'MobileDeepLabV3', 'MobileDeepLabV3Head', 'MobileNetV2', 'ONNXDetector',
+           'ONNXSegmentor', 'RMSpropTF', 'SSDLite', 'SSDLiteAnchorGenerator', 'SSDLiteHead', 'SSDLiteNeck',
            'SSDRandomCrop', 'StrictCocoDataset', 'StrictLoadHook', 'StrictPascalVOCDataset', 'StrictSegDataset',
            'TFHardExampleMiner', 'TFSigmoidClassificationLoss', 'VerifiedCheckpointHook', '__version__']

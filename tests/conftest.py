@@ -7,7 +7,7 @@ the tests needing them run last (``ToyTrainings``); those tests must request the
 import os
 import os.path as osp
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Set, Tuple
+from typing import Callable, Dict, List, Set, Tuple
 
 import pytest
 import torch
@@ -100,33 +100,40 @@ class ToyTrainings:
 
     On two cores the trainings (about 7 and 4.5 minutes) take one core while the tests that do not need them run
     on the other; the test process then uses one intra-op thread (two threads on a shared core spin instead of
-    working) and gets both back once the trainings have finished.
+    working) and gets both back once the trainings have finished. A training a test requests only dynamically
+    (``request.getfixturevalue``) is not known at the start: it runs when requested.
     """
 
     def __init__(self, tasks: Set[str], request: pytest.FixtureRequest, tmp_path_factory) -> None:
+        self._request, self._tmp_path_factory = request, tmp_path_factory
         self.work_dirs: Dict[str, str] = {}
-        self._names: List[str] = []
-        invocations = []
-        if 'det' in tasks:
-            self.work_dirs['det'] = str(tmp_path_factory.mktemp('ssdlite_work'))
-            options = det_data_options(request.getfixturevalue('det_toy_data'))
-            invocations.append(['tools/train.py', DET_CONFIG, '--work-dir', self.work_dirs['det'], '--cfg-options',
-                                *options])
-            self._names.append('det')
-        if 'seg' in tasks:
-            # trained to SEG_INTERRUPTED_AT ("killed" there), then resumed to the end: the second run reads only
-            # what the first left on disk
-            self.work_dirs['seg'] = str(tmp_path_factory.mktemp('mobile_deeplabv3_work'))
-            common = ['--work-dir', self.work_dirs['seg'], '--cfg-options',
-                      *seg_data_options(request.getfixturevalue('seg_toy_data'))]
-            invocations += [['tools/train.py', SEG_CONFIG, *common, f'train_cfg.max_iters={SEG_INTERRUPTED_AT}'],
-                            ['tools/train.py', SEG_CONFIG, '--resume', *common]]
-            self._names += ['seg_first', 'seg_resumed']
+        names, invocations = [], []
+        for task in sorted(tasks):
+            task_names, task_invocations = self._plan(task)
+            names += task_names
+            invocations += task_invocations
         self._threads = torch.get_num_threads()
         self._chain = ToolChain(invocations) if invocations else None
-        self._runs: Optional[Dict[str, ToolRun]] = None
+        self._names = names
+        self._runs: Dict[str, ToolRun] = {}
         if self._chain:
             torch.set_num_threads(1)
+
+    def _plan(self, task: str) -> Tuple[List[str], List[List[str]]]:
+        """(run names, tool invocations) of a task's training; sets its work dir."""
+        if task == 'det':
+            self.work_dirs['det'] = str(self._tmp_path_factory.mktemp('ssdlite_work'))
+            options = det_data_options(self._request.getfixturevalue('det_toy_data'))
+            return ['det'], [['tools/train.py', DET_CONFIG, '--work-dir', self.work_dirs['det'], '--cfg-options',
+                              *options]]
+        # trained to SEG_INTERRUPTED_AT ("killed" there), then resumed to the end: the second run reads only what
+        # the first left on disk
+        self.work_dirs['seg'] = str(self._tmp_path_factory.mktemp('mobile_deeplabv3_work'))
+        common = ['--work-dir', self.work_dirs['seg'], '--cfg-options',
+                  *seg_data_options(self._request.getfixturevalue('seg_toy_data'))]
+        return ['seg_first', 'seg_resumed'], [
+            ['tools/train.py', SEG_CONFIG, *common, f'train_cfg.max_iters={SEG_INTERRUPTED_AT}'],
+            ['tools/train.py', SEG_CONFIG, '--resume', *common]]
 
     def check_finished(self) -> None:
         """Give the test process its threads back once the trainings have finished."""
@@ -134,11 +141,12 @@ class ToyTrainings:
             torch.set_num_threads(self._threads)
 
     def runs(self, task: str) -> Dict[str, ToolRun]:
-        """The training runs, by name ('det', 'seg_first', 'seg_resumed'), once finished; ``task`` must be one of
-        the trainings started."""
-        assert task in self.work_dirs, f'{TRAINED_TOYS[task]} is requested dynamically: request it as an argument'
-        if self._runs is None:
-            self._runs = dict(zip(self._names, self._chain.wait(), strict=True))
+        """The training runs, by name ('det', 'seg_first', 'seg_resumed'), once the task's have finished."""
+        if task not in self.work_dirs:  # requested dynamically: trained now
+            names, invocations = self._plan(task)
+            self._runs.update(zip(names, ToolChain(invocations).wait(), strict=True))
+        elif self._chain and not self._runs.keys() & set(self._names):
+            self._runs.update(zip(self._names, self._chain.wait(), strict=True))
             self.check_finished()
         return self._runs
 

@@ -9,11 +9,14 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from mmengine.config import Config
 
 from mmmnv2.datasets import data_root_options
+
+if TYPE_CHECKING:
+    import torch
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DET_CONFIG = osp.join(REPO, 'configs/ssdlite/ssdlite_mobilenetv2_1xb8-600i_toyshapes-192x192.py')
@@ -161,3 +164,17 @@ def logged_metrics(run: ToolRun) -> dict:
     [path] = glob.glob(osp.join(work_dir_of(run), '*', '*.json'))
     with open(path) as f:
         return json.load(f)
+
+
+def val_inputs(config: str, data_options: list, count: int = 8) -> 'torch.Tensor':
+    """The first val images after the config's pipeline and data preprocessor: what the network sees."""
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import DATASETS, init_default_scope
+
+    from mmmnv2.apis import init_model
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(dict(option.split('=', 1) for option in data_options))
+    init_default_scope(cfg.default_scope)
+    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    model = init_model(cfg, device='cpu')
+    return model.data_preprocessor(pseudo_collate([dataset[i] for i in range(count)]), False)['inputs']

@@ -3,6 +3,7 @@
 The host library follows from the config's ``default_scope`` ('mmdet' or 'mmseg'):
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE_OR_DIR] [--show-dir DIR] [--tta]
+                                           [--backend {onnxruntime,openvino}] [--num-threads N]
                                            [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
 
 ``--out``: detection writes the raw predictions to a ``.pkl`` file (as MMDetection does); segmentation writes the
@@ -13,11 +14,13 @@ augmentation from the config's ``tta_model`` and ``tta_pipeline``.
 
 The checkpoint loads weights-only and strictly: one that does not fit the config's model stops the run before the
 evaluation, listing the missing, unexpected and mis-shaped keys. CHECKPOINT may also be an ONNX file written by
-``tools/deployment/pytorch2onnx.py``: the network then runs in onnxruntime, with the config's pre-processing,
-post-processing and evaluators (``--num-threads``: its threads).
+``tools/deployment/pytorch2onnx.py`` (fp32) or ``tools/deployment/quantize.py`` (int8): the network then runs in
+onnxruntime or OpenVINO (``--backend``), with the config's pre-processing, post-processing and evaluators
+(``--num-threads``: the runtime's threads).
 """
 import argparse
 
+from mmmnv2.deployment import BACKENDS
 from mmmnv2.engine import run_config
 from mmmnv2.utils import add_run_arguments, load_run_config
 
@@ -31,7 +34,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--show-dir', help='directory for pictures of the predictions (detection: relative to the '
                                            'timestamped run folder in the work dir, as MMDetection)')
     parser.add_argument('--tta', action='store_true', help='test-time augmentation (tta_model, tta_pipeline)')
-    parser.add_argument('--num-threads', type=int, help='onnxruntime threads for an .onnx CHECKPOINT')
+    parser.add_argument('--backend', choices=BACKENDS,
+                        help='runtime of an .onnx CHECKPOINT (default: onnxruntime)')
+    parser.add_argument('--num-threads', type=int, help='runtime threads for an .onnx CHECKPOINT')
     add_run_arguments(parser)
     return parser.parse_args()
 
@@ -44,8 +49,10 @@ def main() -> None:
         from mmmnv2.deployment import onnx_model_cfg
         if args.tta:
             raise ValueError('--tta runs the PyTorch model; it cannot run an .onnx file')
-        cfg.model = onnx_model_cfg(cfg, args.checkpoint, args.num_threads)
+        cfg.model = onnx_model_cfg(cfg, args.checkpoint, args.num_threads, args.backend or 'onnxruntime')
         cfg.load_from = None
+    elif args.backend is not None or args.num_threads is not None:
+        raise ValueError(f'--backend and --num-threads run an .onnx CHECKPOINT, got {args.checkpoint}')
     else:
         cfg.load_from = args.checkpoint
 

@@ -84,13 +84,15 @@ def check_model_file(model_path: str) -> None:
         raise FileNotFoundError(f'Model file not found: {model_path}')
 
 
-def init_model(config: Union[str, Config], weights: Optional[str] = None, device: Optional[str] = None) -> BaseModel:
+def init_model(config: Union[str, Config], weights: Optional[str] = None, device: Optional[str] = None,
+               backend: Optional[str] = None) -> BaseModel:
     """The config's model with ``weights``: the one way mmmnv2 builds a model from a config and weights.
 
     ``weights``: None for the initial weights of ``init_weights`` (nothing downloaded: a ``Pretrained`` init_cfg is
     dropped); a checkpoint (``.pth``/``.pt``), loaded strictly and weights-only (``load_checkpoint_file``: refusals
     name the file; ``load_checkpoint_into``: a checkpoint of another model is refused listing the missing,
-    unexpected and mis-shaped keys); or an exported ONNX file, run in onnxruntime. The model is in eval mode and has
+    unexpected and mis-shaped keys); or an exported ONNX file, run in ``backend`` ('onnxruntime', the default, or
+    'openvino'; ONNX files only). The model is in eval mode and has
     ``test_step``, ``cfg`` and ``dataset_meta`` (the checkpoint's, else the config's data set's). ``device`` (PyTorch
     models only): default GPU if there is one, else CPU.
     """
@@ -99,8 +101,11 @@ def init_model(config: Union[str, Config], weights: Optional[str] = None, device
     if weights is not None:
         check_model_file(weights)
         if weights.lower().endswith(ONNX_EXTENSION):
-            from mmmnv2.deployment import init_onnx_model  # needs onnxruntime, only here
-            return init_onnx_model(cfg, weights)
+            from mmmnv2.deployment import init_onnx_model  # needs onnxruntime or openvino, only here
+            return init_onnx_model(cfg, weights, backend=backend or 'onnxruntime')
+    if backend is not None:
+        raise ValueError(f'backend={backend!r} runs an exported ONNX file; weights must then be a {ONNX_EXTENSION} '
+                         f'file, got {weights}')
     model_cfg = copy.deepcopy(cfg)
     drop_pretrained(model_cfg.model)  # the weights come from the checkpoint, or stay as initialised
     model = build_host_model(model_cfg)

@@ -32,12 +32,12 @@ def flatten_outputs(outputs: NetworkOutputs) -> List[torch.Tensor]:
 
 
 def import_deploy_dependency(name: str) -> ModuleType:
-    """Import onnx / onnxruntime, or say how to install them."""
+    """Import onnx / onnxruntime / openvino / nncf, or say how to install them."""
     try:
         return importlib.import_module(name)
     except ImportError as error:
-        raise ImportError(f'{name} is needed for ONNX export and inference; install it with '
-                          f'`pip install "mmmnv2[deploy]"` (or `pip install onnx onnxruntime onnxscript`)') from error
+        raise ImportError(f'{name} is needed for ONNX export, inference and quantization; install it with '
+                          f'`pip install "mmmnv2[deploy]"` (or `pip install {name}`)') from error
 
 
 def relative_difference(expected: NetworkOutputs, actual: NetworkOutputs) -> float:

@@ -59,14 +59,14 @@ HOSTS: Dict[str, Host] = {
     'mmdet': Host(
         scope='mmdet', task='detection', head='bbox_head', data_sample='mmdet.structures.DetDataSample',
         metric='coco/bbox_mAP_50', metric_name='bbox mAP@0.5', metric_to_percent=100.0,
-        post_processing='box decoding + NMS', onnx_runner='mmmnv2.ONNXRuntimeDetector',
+        post_processing='box decoding + NMS', onnx_runner='mmmnv2.ONNXDetector',
         benchmark_peer='mmdet::ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py', benchmark_batch_size=8,
         benchmark_image_size=(480, 640),  # (height, width) of a typical COCO image; the test pipeline resizes it
         apply_show_dir=_mmdet_show_dir, apply_out=_mmdet_out),
     'mmseg': Host(
         scope='mmseg', task='segmentation', head='decode_head', data_sample='mmseg.structures.SegDataSample',
         metric='mIoU', metric_name='mIoU', metric_to_percent=1.0,
-        post_processing='resize to the image + argmax', onnx_runner='mmmnv2.ONNXRuntimeSegmentor',
+        post_processing='resize to the image + argmax', onnx_runner='mmmnv2.ONNXSegmentor',
         benchmark_peer='mmseg::mobilenet_v2/mobilenet-v2-d8_deeplabv3_4xb4-160k_ade20k-512x512.py',
         benchmark_batch_size=4, benchmark_image_size=None,
         apply_show_dir=_mmseg_show_dir, apply_out=_mmseg_out),

@@ -23,6 +23,7 @@ from mmmnv2.deployment import (
     init_onnx_model,
     relative_difference,
 )
+from mmmnv2.deployment.quantization import quantize_nncf, quantize_onnxruntime
 from mmmnv2.utils import config_dataset_meta
 
 COCO_CONFIG = osp.join(REPO, 'configs/ssdlite/ssdlite_mobilenetv2_8xb24-600e_coco-320x320.py')
@@ -212,11 +213,27 @@ def test_unexportable_operator_is_named_with_its_module(tmp_path):
         export_onnx(cfg, None, str(tmp_path / 'model.onnx'))
 
 
-def test_missing_onnxruntime_says_how_to_install(det_toy_export, monkeypatch):
-    _, onnx_file = det_toy_export
-    monkeypatch.setitem(sys.modules, 'onnxruntime', None)  # import fails as if not installed
-    with pytest.raises(ImportError, match=r'pip install "mmmnv2\[deploy\]"'):
-        init_onnx_model(DET_CONFIG, onnx_file)
+def test_missing_runtime_says_how_to_install(tmp_path, monkeypatch):
+    checkpoint = str(tmp_path / 'model.pth')
+    randomised_checkpoint(DET_CONFIG, checkpoint)
+    onnx_file = export_onnx(DET_CONFIG, checkpoint, str(tmp_path / 'model.onnx'))
+    out = str(tmp_path / 'int8.onnx')
+    calls = {'onnxruntime': lambda: init_onnx_model(DET_CONFIG, onnx_file),
+             'openvino': lambda: init_onnx_model(DET_CONFIG, onnx_file, backend='openvino'),
+             'onnxruntime.quantization': lambda: quantize_onnxruntime(onnx_file, out, []),
+             'nncf': lambda: quantize_nncf(onnx_file, out, [])}
+    for module, call in calls.items():
+        with monkeypatch.context() as patch:
+            patch.setitem(sys.modules, module, None)  # import fails as if not installed
+            with pytest.raises(ImportError, match=rf'^{module} is needed.*pip install "mmmnv2\[deploy\]"'):
+                call()
+    with pytest.raises(ValueError, match=r"backend must be one of \('onnxruntime', 'openvino'\), got 'tensorrt'"):
+        init_onnx_model(DET_CONFIG, onnx_file, backend='tensorrt')
+    with pytest.raises(ValueError, match='backend=.openvino. runs an exported ONNX file'):
+        init_model(DET_CONFIG, checkpoint, 'cpu', backend='openvino')
+    # the same file in OpenVINO: the runner's checks read the file's metadata and shapes there too
+    with pytest.raises(ValueError, match='exported from a mmdet model, but the config is mmseg'):
+        init_onnx_model(SEG_CONFIG, onnx_file, backend='openvino')
 
 
 def test_export_tool_writes_and_verifies(tmp_path):

@@ -25,8 +25,9 @@ def host_test_tool(package) -> str:
 
 
 def tool_runs(config: str, checkpoint: str, options: list, work_dir: str, extra: Dict[str, list]) -> Dict[str, ToolRun]:
-    """``tools/test.py`` on the checkpoint and on the config's untrained model, the export to ONNX and
-    ``tools/test.py`` on the ONNX file (``--show-dir``), plus ``extra`` (name -> [script, *args]); by name.
+    """``tools/test.py`` on the config's untrained model, the export to ONNX, ``tools/test.py`` on the ONNX file in
+    onnxruntime ('onnx', with ``--show-dir``) and OpenVINO ('openvino'), plus ``extra`` (name -> [script, *args]);
+    by name.
 
     Each run's work dir is ``<work_dir>/<name>`` (``toy_runs.work_dir_of``); the ONNX file is ``<work_dir>/model.onnx``.
     """
@@ -38,6 +39,7 @@ def tool_runs(config: str, checkpoint: str, options: list, work_dir: str, extra:
         'export': ['tools/deployment/pytorch2onnx.py', config, checkpoint, '--output-file', onnx_file,
                    '--dynamic-batch'],
         'onnx': ['tools/test.py', config, onnx_file, '--num-threads', '1', '--show-dir', show_dir],
+        'openvino': ['tools/test.py', config, onnx_file, '--backend', 'openvino', '--num-threads', '1'],
         **extra,
     }
     for name, args in invocations.items():

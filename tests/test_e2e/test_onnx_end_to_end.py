@@ -1,17 +1,24 @@
-"""The trained toy models through ONNX: exported by the tool, evaluated by ``tools/test.py`` in onnxruntime.
+"""The trained toy models through ONNX: exported by the tool, evaluated by ``tools/test.py`` in onnxruntime and
+OpenVINO.
 
-The ONNX path's bbox mAP and mIoU must equal the PyTorch path's within 0.5 points, and the raw network outputs on
-the val images must agree to float32 precision.
+The ONNX path's bbox mAP and mIoU must equal the PyTorch path's within 0.5 points (OpenVINO's within 0.05 points
+of onnxruntime's), and the raw network outputs on the val images must agree to float32 precision.
 """
 import glob
 import os.path as osp
 
 import pytest
 import torch
-from mmengine.config import Config
-from mmengine.dataset import pseudo_collate
-from mmengine.registry import DATASETS, init_default_scope
-from toy_runs import DET_CONFIG, SEG_CONFIG, SEG_MAX_ITERS, det_data_options, reported, seg_data_options, work_dir_of
+from toy_runs import (
+    DET_CONFIG,
+    SEG_CONFIG,
+    SEG_MAX_ITERS,
+    det_data_options,
+    reported,
+    seg_data_options,
+    val_inputs,
+    work_dir_of,
+)
 
 from mmmnv2.apis import init_model
 from mmmnv2.deployment import init_onnx_model, relative_difference
@@ -20,26 +27,17 @@ OUTPUT_TOLERANCE = 1e-4  # of the largest output; measured ~1e-6
 METRIC_TOLERANCE = {'coco/bbox_mAP_50': 0.005, 'mIoU': 0.5}  # 0.5 points (mAP is a fraction, mIoU a percentage)
 
 
-def val_inputs(config: str, data_options: list, count: int = 8) -> torch.Tensor:
-    """The first val images after the config's pipeline and data preprocessor: what the network sees."""
-    cfg = Config.fromfile(config)
-    cfg.merge_from_dict(dict(option.split('=', 1) for option in data_options))
-    init_default_scope(cfg.default_scope)
-    dataset = DATASETS.build(cfg.test_dataloader.dataset)
-    model = init_model(cfg, device='cpu')
-    return model.data_preprocessor(pseudo_collate([dataset[i] for i in range(count)]), False)['inputs']
-
-
 def check_onnx_scores_as_pytorch(config: str, metric: str, checkpoint: str, options: list, runs: dict,
                                  learned: float) -> None:
-    """The export tool's file scores as the checkpoint through ``tools/test.py`` (the 'export', 'test' and 'onnx'
-    runs of the e2e conftest's ``tool_runs``), the host visualiser draws its predictions, and its raw outputs on
-    val images are PyTorch's."""
+    """The export tool's file scores as the checkpoint through ``tools/test.py`` in onnxruntime and OpenVINO (the
+    'export', 'test', 'onnx' and 'openvino' runs of the e2e conftest's ``tool_runs``), the host visualiser draws its
+    predictions, and its raw outputs on val images are PyTorch's."""
     onnx_file = runs['export'].args[runs['export'].args.index('--output-file') + 1]
     runs['export'].check()
-    expected, actual = (reported(metric, runs[name].check()) for name in ('test', 'onnx'))
+    expected, actual, openvino = (reported(metric, runs[name].check()) for name in ('test', 'onnx', 'openvino'))
     assert expected >= learned  # a trained model, not a degenerate one
     assert actual == pytest.approx(expected, abs=METRIC_TOLERANCE[metric])
+    assert openvino == pytest.approx(actual, abs=METRIC_TOLERANCE[metric] / 10)  # same file, same float32
     pictures = glob.glob(osp.join(work_dir_of(runs['onnx']), '**', 'pictures', '**', '*.[jp][pn]g'), recursive=True)
     assert len(pictures) == 32  # the host visualiser drew every ONNX prediction
 

@@ -1,30 +1,32 @@
-"""An exported Mobile DeepLabv3 (or any mmseg encoder-decoder) in onnxruntime, returning ``SegDataSample``s."""
-from typing import Dict, Optional, Sequence, Union
+"""An exported Mobile DeepLabv3 (or any mmseg encoder-decoder) in onnxruntime or OpenVINO, returning SegDataSamples."""
+from typing import Dict, Optional, Sequence
 
 import torch
 
 from ..registry import MODELS
-from .onnx_runtime_model import ONNXRuntimeModel
+from .onnx_model import ONNXModel
 
 
 @MODELS.register_module()
-class ONNXRuntimeSegmentor(ONNXRuntimeModel):
-    """Runs the network in onnxruntime; upsampling, cropping and argmax are the host segmentor's.
+class ONNXSegmentor(ONNXModel):
+    """Runs the network in onnxruntime or OpenVINO (``backend``); upsampling, cropping and argmax are the host
+    segmentor's.
 
     Test images are padded to the file's fixed input size (as TF DeepLab pads to 513x513) and the padding is cropped
     from the logits, so an image larger than that size is refused: export with a larger ``--shape`` for those.
-    Built from a config by ``init_onnx_model`` (or ``tools/test.py CONFIG model.onnx``); see ``ONNXRuntimeModel``.
+    Built from a config by ``init_onnx_model`` (or ``tools/test.py CONFIG model.onnx``); see ``ONNXModel``.
     """
 
     def __init__(self, onnx_file: str, model: dict, input_size: Sequence[int], num_threads: Optional[int] = None,
-                 data_preprocessor: Optional[dict] = None) -> None:
+                 data_preprocessor: Optional[dict] = None, backend: str = 'onnxruntime') -> None:
         # MMEngine's Runner passes a config's top-level data_preprocessor; as for PyTorch models, the model's wins.
         model = dict(model, data_preprocessor=model.get('data_preprocessor') or data_preprocessor)
         preprocessor = dict(model.get('data_preprocessor') or {})
         preprocessor['test_cfg'] = dict(size=tuple(input_size))  # pad every test image to the fixed input size
-        super().__init__(onnx_file, dict(model, data_preprocessor=preprocessor), input_size, 'mmseg', num_threads)
+        super().__init__(onnx_file, dict(model, data_preprocessor=preprocessor), input_size, 'mmseg', num_threads,
+                         backend)
 
-    def check_output_channels(self, channels: Dict[str, Union[int, str]]) -> None:
+    def check_output_channels(self, channels: Dict[str, Optional[int]]) -> None:
         head = self.host_model.decode_head
         (name, found), = channels.items()
         if found != head.out_channels:
@@ -43,7 +45,7 @@ class ONNXRuntimeSegmentor(ONNXRuntimeModel):
 
     def predict(self, inputs: torch.Tensor, data_samples: Optional[list]) -> list:
         if data_samples is None:
-            raise ValueError('ONNXRuntimeSegmentor.predict needs the data samples (image sizes and padding)')
+            raise ValueError('ONNXSegmentor.predict needs the data samples (image sizes and padding)')
         batch_img_metas = [sample.metainfo for sample in data_samples]
         seg_logits = self.host_model.decode_head.predict_by_feat(self.network_outputs(inputs), batch_img_metas)
         return self.host_model.postprocess_result(seg_logits, data_samples)

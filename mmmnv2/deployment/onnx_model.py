@@ -1,4 +1,4 @@
-"""The part both ONNX runners share: an onnxruntime session behind an MMEngine model."""
+"""The part both ONNX runners share: an onnxruntime or OpenVINO session behind an MMEngine model."""
 import json
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -8,53 +8,50 @@ import torch
 from mmengine.model import BaseModel
 from mmengine.registry import MODELS
 
-from .onnx_interface import INPUT_NAME, META_DATASET_META, META_HOST, import_deploy_dependency
+from .backends import check_backend, open_session
+from .onnx_interface import META_DATASET_META, META_HOST
 
 ForwardResults = Union[List, Tuple[torch.Tensor, ...], torch.Tensor]
 
 
-class ONNXRuntimeModel(BaseModel):
-    """Pre-processing of the config, the exported network in onnxruntime, post-processing of the host model.
+class ONNXModel(BaseModel):
+    """Pre-processing of the config, the exported network in onnxruntime or OpenVINO, post-processing of the host.
 
     Args:
         onnx_file: the file ``export_onnx`` wrote.
         model: the config's ``model`` dict. It is built (without weights) for its post-processing only.
         input_size: (height, width) the config feeds the network; an ONNX file made for another size is refused.
         host: 'mmdet' or 'mmseg'; an ONNX file exported from the other host is refused.
-        num_threads: onnxruntime intra-op threads (None: onnxruntime's default, one per core).
+        num_threads: the runtime's threads (None: its default, one per core).
+        backend: 'onnxruntime' or 'openvino' (``backends.open_session``); both run the same file.
     """
 
     def __init__(self, onnx_file: str, model: dict, input_size: Sequence[int], host: str,
-                 num_threads: Optional[int] = None) -> None:
+                 num_threads: Optional[int] = None, backend: str = 'onnxruntime') -> None:
         super().__init__(data_preprocessor=model.get('data_preprocessor', None))
-        onnxruntime = import_deploy_dependency('onnxruntime')
+        check_backend(backend)
         if not osp.isfile(onnx_file):
             raise FileNotFoundError(f'ONNX file not found: {onnx_file}')
-        if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
-            raise ValueError(f'num_threads must be a positive integer or None, got {num_threads!r}')
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = num_threads or 0
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Idle onnxruntime threads would spin on the cores the pre- and post-processing need next.
-        options.add_session_config_entry('session.intra_op.allow_spinning', '0')
         self.onnx_file = onnx_file
-        self.session = onnxruntime.InferenceSession(onnx_file, options, providers=['CPUExecutionProvider'])
-        metadata = self.session.get_modelmeta().custom_metadata_map
-        if metadata.get(META_HOST, host) != host:
-            raise ValueError(f'{onnx_file} was exported from a {metadata[META_HOST]} model, but the config is {host}')
-        self.file_dataset_meta: Dict = json.loads(metadata.get(META_DATASET_META, '{}'))
-        shape = self.session.get_inputs()[0].shape  # [batch, 3, height, width]; batch is a name when dynamic
+        self.backend = backend
+        self.session = open_session(onnx_file, backend, num_threads)
+        self.metadata: Dict[str, str] = self.session.metadata
+        if self.metadata.get(META_HOST, host) != host:
+            raise ValueError(f'{onnx_file} was exported from a {self.metadata[META_HOST]} model, but the config is '
+                             f'{host}')
+        self.file_dataset_meta: Dict = json.loads(self.metadata.get(META_DATASET_META, '{}'))
+        shape = self.session.input_shape  # [batch, 3, height, width]; None where dynamic
         self.input_size = (int(input_size[0]), int(input_size[1]))
         if tuple(shape[2:]) != self.input_size:
             raise ValueError(f'{onnx_file} takes {shape[2]}x{shape[3]} inputs, but the config feeds '
                              f'{self.input_size[0]}x{self.input_size[1]}; export it for this config\'s size')
-        self.batch_size = shape[0] if isinstance(shape[0], int) else None  # None: any batch size
-        self.output_names = [output.name for output in self.session.get_outputs()]
+        self.batch_size = shape[0]  # None: any batch size
+        self.output_names = list(self.session.output_shapes)
         # The host model, without weights: its heads hold the post-processing (anchors, coder, NMS, resizing).
         self.host_model = MODELS.build(model)
-        self.check_output_channels({output.name: output.shape[1] for output in self.session.get_outputs()})
+        self.check_output_channels({name: shape[1] for name, shape in self.session.output_shapes.items()})
 
-    def check_output_channels(self, channels: Dict[str, Union[int, str]]) -> None:
+    def check_output_channels(self, channels: Dict[str, Optional[int]]) -> None:
         """Refuse a file whose outputs do not have the channels the config's head post-processes (an ONNX file
         of another class count would otherwise give wrong results, or fail deep in the post-processing)."""
         raise NotImplementedError
@@ -65,7 +62,7 @@ class ONNXRuntimeModel(BaseModel):
     def test_step(self, data: Union[dict, tuple, list]) -> list:
         """Pre-processing, the ONNX network, post-processing, with PyTorch on one thread meanwhile.
 
-        The network runs on onnxruntime's threads; PyTorch's thread pool, woken by the small pre- and post-processing
+        The network runs on the runtime's threads; PyTorch's thread pool, woken by the small pre- and post-processing
         operations, would otherwise keep spinning on the same cores (measured on 2 cores: SSDLite at 320, no boxes,
         16.8 ms per image with 2 PyTorch threads, 14.0 ms with 1, for an 11-13 ms network).
         """
@@ -83,8 +80,8 @@ class ONNXRuntimeModel(BaseModel):
                              f'{self.onnx_file} takes {self.input_size[0]}x{self.input_size[1]}')
         inputs = np.ascontiguousarray(inputs, dtype=np.float32)
         if self.batch_size is None or len(inputs) == self.batch_size:
-            return self.session.run(self.output_names, {INPUT_NAME: inputs})
-        runs = [self.session.run(self.output_names, {INPUT_NAME: inputs[i:i + 1]}) for i in range(len(inputs))]
+            return self.session.run(inputs)
+        runs = [self.session.run(inputs[i:i + 1]) for i in range(len(inputs))]
         return [np.concatenate(outputs) for outputs in zip(*runs)]
 
     def forward(self, inputs: torch.Tensor, data_samples: Optional[list] = None,

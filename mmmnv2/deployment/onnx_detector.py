@@ -1,26 +1,27 @@
-"""An exported SSDLite (or any mmdet single-stage detector) in onnxruntime, returning ``DetDataSample``s."""
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+"""An exported SSDLite (or any mmdet single-stage detector) in onnxruntime or OpenVINO, returning DetDataSamples."""
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
 from ..registry import MODELS
-from .onnx_runtime_model import ONNXRuntimeModel
+from .onnx_model import ONNXModel
 
 
 @MODELS.register_module()
-class ONNXRuntimeDetector(ONNXRuntimeModel):
-    """Runs the network in onnxruntime; anchor decoding and NMS are the host head's ``predict_by_feat``.
+class ONNXDetector(ONNXModel):
+    """Runs the network in onnxruntime or OpenVINO (``backend``); anchor decoding and NMS are the host head's
+    ``predict_by_feat``.
 
-    Built from a config by ``init_onnx_model`` (or ``tools/test.py CONFIG model.onnx``); see ``ONNXRuntimeModel``.
+    Built from a config by ``init_onnx_model`` (or ``tools/test.py CONFIG model.onnx``); see ``ONNXModel``.
     """
 
     def __init__(self, onnx_file: str, model: dict, input_size: Sequence[int], num_threads: Optional[int] = None,
-                 data_preprocessor: Optional[dict] = None) -> None:
+                 data_preprocessor: Optional[dict] = None, backend: str = 'onnxruntime') -> None:
         # MMEngine's Runner passes a config's top-level data_preprocessor; as for PyTorch models, the model's wins.
         model = dict(model, data_preprocessor=model.get('data_preprocessor') or data_preprocessor)
-        super().__init__(onnx_file, model, input_size, 'mmdet', num_threads)
+        super().__init__(onnx_file, model, input_size, 'mmdet', num_threads, backend)
 
-    def check_output_channels(self, channels: Dict[str, Union[int, str]]) -> None:
+    def check_output_channels(self, channels: Dict[str, Optional[int]]) -> None:
         head = self.host_model.bbox_head
         priors = head.num_base_priors
         levels = head.prior_generator.num_levels

@@ -1,0 +1,232 @@
+"""Post-training int8 quantization of an exported model, with an accuracy guard.
+
+``quantize_model`` takes a checkpoint (exported to fp32 ONNX first) or an fp32 ONNX file and writes an int8 ONNX
+file in the QDQ form (QuantizeLinear/DequantizeLinear pairs around the quantized layers), calibrated on images of
+the config's own *train* set (the val set stays unseen, as it scores the result) through the config's test pipeline
+and the runner's data preprocessor, i.e. exactly what the network sees at test time.
+
+- ``backend='onnxruntime'``: ``onnxruntime.quantization.quantize_static``, QDQ, int8 activations and weights with
+  per-channel weight scales, MinMax calibration (onnxruntime's documented first choice, "S8S8 with QDQ",
+  https://onnxruntime.ai/docs/performance/model-optimizations/quantization.html).
+- ``backend='openvino'``: NNCF's ``nncf.quantize`` (default preset: symmetric int8, per-channel weights, fast bias
+  correction) on the ONNX model, NNCF's ONNX backend. The result stays an ONNX file rather than OpenVINO IR: the
+  same file type, metadata (host, class names) and runner checks as the fp32 file, ``tools/test.py``,
+  ``tools/infer.py`` and the benchmark take it unchanged, and OpenVINO reads the QDQ pairs into its own int8
+  execution (https://docs.openvino.ai/ "Low Precision Transformations"). Layers are named as in the fp32 file in
+  both backends, so one list of sensitive layers serves both.
+
+The accuracy guard evaluates the fp32 and the int8 file in the chosen runtime on the config's val set with the
+host's evaluator (MMEngine's test loop, the config's ``val_dataloader``/``val_evaluator``). Where int8 loses more
+than ``max_drop`` points (mAP@0.5 in percent, mIoU), it quantizes again with the sensitive layers kept in float:
+the convolution(s) reading the image and the convolutions that produce the graph outputs (SSDLite's class and box
+predictors, the decode head's classifier), the layers known to be most sensitive to int8 (Krishnamoorthi,
+"Quantizing deep convolutional networks for efficient inference: A whitepaper", 2018, sec. 3.3 / 4: first and last
+layers). Both attempts and the layers kept in float are reported, and written as JSON beside the int8 file.
+"""
+import ast
+import copy
+import json
+import os
+import os.path as osp
+import tempfile
+import time
+from typing import Dict, List, Optional, Sequence, Union
+
+import numpy as np
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.registry import DATASETS, init_default_scope
+
+from ..utils import config_host
+from .backends import check_backend, check_num_threads
+from .onnx_interface import INPUT_NAME, import_deploy_dependency
+from .runtime import init_onnx_model, onnx_model_cfg
+
+# MMDetection's CocoMetric logs fractions, MMSegmentation's IoUMetric percentages; the guard speaks in points.
+POINTS_PER_UNIT = {'mmdet': 100.0, 'mmseg': 1.0}
+CHECKPOINT_EXTENSIONS = ('.pth', '.pt')
+
+
+def sensitive_layers(onnx_file: str) -> Dict[str, str]:
+    """The graph's first and last convolutions: node name -> the PyTorch module it was exported from.
+
+    First: the Conv nodes that read the graph input. Last: for each graph output, the Conv node found by walking
+    back from it through non-Conv nodes (reshapes, activations). The module path comes from the exporter's
+    ``pkg.torch.onnx.name_scopes`` node metadata, where present.
+    """
+    onnx = import_deploy_dependency('onnx')
+    graph = onnx.load(onnx_file, load_external_data=False).graph
+    producer = {output: node for node in graph.node for output in node.output}
+    found = [node for node in graph.node if node.op_type == 'Conv' and INPUT_NAME in node.input]
+    for output in graph.output:
+        pending, seen = [output.name], set()
+        while pending:
+            node = producer.get(pending.pop())
+            if node is None or node.name in seen:
+                continue
+            seen.add(node.name)
+            if node.op_type == 'Conv':
+                found.append(node)
+            else:
+                pending += list(node.input)
+    return {node.name: module_path(node) for node in found}  # in graph order: first, then per output
+
+
+def module_path(node) -> str:
+    """'bbox_head.cls_convs.0.1' for a node exported from that module (the torch exporter's name scopes)."""
+    for entry in node.metadata_props:
+        if entry.key == 'pkg.torch.onnx.name_scopes':
+            scopes = [scope for scope in ast.literal_eval(entry.value) if scope]
+            if len(scopes) >= 2:  # [..., module path, operator]
+                path = scopes[-2]
+                return path[len('model.'):] if path.startswith('model.') else path
+    return ''
+
+
+def calibration_inputs(cfg: Config, onnx_file: str, count: int) -> List[np.ndarray]:
+    """``count`` images of the config's train set (evenly spread over it, in order), each as the (1, 3, H, W) float
+    array the runner feeds its network: the test pipeline (no augmentation) and the runner's data preprocessor."""
+    if not isinstance(count, int) or count < 1:
+        raise ValueError(f'calib_images must be a positive integer, got {count!r}')
+    init_default_scope(config_host(cfg).scope)
+    dataset_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
+    while 'dataset' in dataset_cfg and 'pipeline' not in dataset_cfg:  # RepeatDataset and similar wrappers
+        dataset_cfg = dataset_cfg.dataset
+    dataset_cfg.pipeline = copy.deepcopy(cfg.test_dataloader.dataset.pipeline)
+    dataset = DATASETS.build(dataset_cfg)
+    if len(dataset) == 0:
+        raise ValueError('the config\'s train set is empty: there are no images to calibrate on')
+    runner = init_onnx_model(cfg, onnx_file)
+    indices = np.unique(np.linspace(0, len(dataset) - 1, min(count, len(dataset))).round().astype(int))
+    return [runner.data_preprocessor(pseudo_collate([dataset[int(i)]]), False)['inputs'].numpy()
+            for i in indices]
+
+
+def quantize_onnxruntime(fp32_file: str, out_file: str, inputs: Sequence[np.ndarray],
+                         exclude: Sequence[str] = ()) -> str:
+    """onnxruntime's static QDQ quantization: int8 activations and weights, per-channel weight scales, MinMax."""
+    quantization = import_deploy_dependency('onnxruntime.quantization')
+
+    class Reader(quantization.CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter(inputs)
+
+        def get_next(self) -> Optional[Dict[str, np.ndarray]]:
+            batch = next(self.batches, None)
+            return None if batch is None else {INPUT_NAME: batch}
+
+    quantization.quantize_static(
+        fp32_file, out_file, Reader(), quant_format=quantization.QuantFormat.QDQ, per_channel=True,
+        activation_type=quantization.QuantType.QInt8, weight_type=quantization.QuantType.QInt8,
+        calibrate_method=quantization.CalibrationMethod.MinMax, nodes_to_exclude=list(exclude))
+    copy_metadata(fp32_file, out_file)
+    return out_file
+
+
+def quantize_nncf(fp32_file: str, out_file: str, inputs: Sequence[np.ndarray], exclude: Sequence[str] = ()) -> str:
+    """NNCF's post-training quantization (default preset) on the ONNX model, layers in ``exclude`` kept float."""
+    onnx = import_deploy_dependency('onnx')
+    nncf = import_deploy_dependency('nncf')
+    model = onnx.load(fp32_file)
+    ignored = nncf.IgnoredScope(names=list(exclude)) if exclude else None
+    quantized = nncf.quantize(model, nncf.Dataset([{INPUT_NAME: batch} for batch in inputs]),
+                              subset_size=len(inputs), ignored_scope=ignored)
+    onnx.save(quantized, out_file)
+    copy_metadata(fp32_file, out_file)
+    return out_file
+
+
+QUANTIZERS = {'onnxruntime': quantize_onnxruntime, 'openvino': quantize_nncf}
+
+
+def copy_metadata(source: str, target: str) -> None:
+    """Give ``target`` the metadata_props of ``source`` (host, class names) if the quantizer dropped them."""
+    onnx = import_deploy_dependency('onnx')
+    wanted = {p.key: p.value for p in onnx.load(source, load_external_data=False).metadata_props}
+    model = onnx.load(target)
+    if {p.key: p.value for p in model.metadata_props} == wanted:
+        return
+    del model.metadata_props[:]
+    for key, value in wanted.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, target)
+
+
+def evaluate(cfg: Config, onnx_file: str, backend: str, num_threads: Optional[int], work_dir: str) -> float:
+    """The host metric (``Host.metric``) of ``onnx_file`` in ``backend`` on the config's val set, in points."""
+    from mmengine.runner import Runner
+    host = config_host(cfg)
+    eval_cfg = copy.deepcopy(cfg)
+    eval_cfg.model = onnx_model_cfg(cfg, onnx_file, num_threads, backend)
+    eval_cfg.load_from = None
+    eval_cfg.resume = False
+    eval_cfg.launcher = 'none'
+    eval_cfg.test_dataloader = copy.deepcopy(cfg.val_dataloader)
+    eval_cfg.test_evaluator = copy.deepcopy(cfg.val_evaluator)
+    eval_cfg.test_cfg = dict(type='TestLoop')
+    eval_cfg.work_dir = work_dir
+    # A distinct experiment name per evaluation: MMEngine names its logger and visualizer instances after it.
+    eval_cfg.experiment_name = f'{osp.splitext(osp.basename(onnx_file))[0]}_{backend}_{time.time_ns()}'
+    metrics = Runner.from_cfg(eval_cfg).test()
+    if host.metric not in metrics:
+        raise KeyError(f'the val evaluator did not report {host.metric}; it reported {sorted(metrics)}')
+    return float(metrics[host.metric]) * POINTS_PER_UNIT[host.scope]
+
+
+def quantize_model(config: Union[str, Config], model_file: str, out_file: str, backend: str = 'onnxruntime',
+                   calib_images: int = 100, max_drop: float = 1.0, num_threads: Optional[int] = None,
+                   work_dir: Optional[str] = None) -> Dict:
+    """Write the int8 ONNX file ``out_file`` for ``backend`` and its report ``<out_file without .onnx>.json``.
+
+    ``model_file``: a checkpoint (exported first, to ``<out_file without .onnx>_fp32.onnx``) or an fp32 ONNX file of
+    the config. ``calib_images``: train images for calibration. ``max_drop``: the most points (mAP@0.5 in percent,
+    mIoU) int8 may lose against fp32 on the val set before the sensitive layers are kept in float (a negative margin
+    always takes that path). ``num_threads``: the runtime's threads for the evaluations. ``work_dir``: logs of the
+    evaluations (default: a temporary folder, removed). Returns the report: the fp32 and int8 metrics, each attempt's
+    drop and the layers it kept in float, and ``within_margin``.
+    """
+    check_backend(backend)
+    check_num_threads(num_threads)
+    if not out_file.endswith('.onnx'):
+        raise ValueError(f'out_file must be an .onnx file, got {out_file}')
+    if not osp.isfile(model_file):
+        raise FileNotFoundError(f'model_file not found: {model_file}')
+    if not model_file.lower().endswith(CHECKPOINT_EXTENSIONS + ('.onnx',)):
+        raise ValueError(f'model_file must be a checkpoint ({", ".join(CHECKPOINT_EXTENSIONS)}) or an fp32 .onnx '
+                         f'file, got {model_file}')
+    if not isinstance(max_drop, (int, float)):
+        raise TypeError(f'max_drop must be a number of points, got {max_drop!r}')
+    cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
+    host = config_host(cfg)
+    stem = out_file[:-len('.onnx')]
+    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
+    if model_file.lower().endswith('.onnx'):
+        fp32_file = model_file
+    else:
+        from .export import export_onnx
+        fp32_file = export_onnx(cfg, model_file, f'{stem}_fp32.onnx')
+    if osp.abspath(fp32_file) == osp.abspath(out_file):
+        raise ValueError(f'out_file {out_file} would overwrite the fp32 model')
+    inputs = calibration_inputs(cfg, fp32_file, calib_images)
+    quantize = QUANTIZERS[backend]
+
+    with tempfile.TemporaryDirectory() as temporary:
+        logs = work_dir or temporary
+        fp32 = round(evaluate(cfg, fp32_file, backend, num_threads, osp.join(logs, 'fp32')), 4)
+        attempts = []
+        for exclude in ({}, sensitive_layers(fp32_file)):
+            quantize(fp32_file, out_file, inputs, list(exclude))
+            int8 = evaluate(cfg, out_file, backend, num_threads, osp.join(logs, f'int8_{len(attempts)}'))
+            attempts.append(dict(int8=round(int8, 4), drop=round(fp32 - int8, 4), kept_fp32=exclude))
+            if attempts[-1]['drop'] <= max_drop:
+                break
+    report = dict(
+        config=cfg.filename, source=osp.abspath(model_file), fp32_model=osp.abspath(fp32_file),
+        int8_model=osp.abspath(out_file), backend=backend, metric=host.metric, unit='points',
+        calibration=dict(split='train', images=len(inputs)), max_drop=max_drop, fp32=fp32,
+        int8=attempts[-1]['int8'], drop=attempts[-1]['drop'], kept_fp32=attempts[-1]['kept_fp32'],
+        within_margin=attempts[-1]['drop'] <= max_drop, attempts=attempts)
+    with open(f'{stem}.json', 'w') as f:
+        json.dump(report, f, indent=1)
+    return report

@@ -1,0 +1,131 @@
+"""The trained toy models in OpenVINO and in int8: OpenVINO's fp32 outputs against onnxruntime's, and int8 models
+(onnxruntime's static QDQ quantization, NNCF) within 1.0 point of fp32 on the val set, with the accuracy guard's
+fallback (sensitive layers kept in float) taken and checked against the graph.
+
+The detector's int8 file is scored again by ``tools/test.py``, independently of the quantization tool's own
+evaluation. The two other task/backend pairs are ``slow``:
+``python -m pytest tests/test_e2e/test_int8_end_to_end.py -m slow``.
+"""
+import json
+import os.path as osp
+
+import numpy as np
+import onnx
+import pytest
+from mmengine.config import Config
+from toy_runs import (
+    DET_CONFIG,
+    SEG_CONFIG,
+    SEG_MAX_ITERS,
+    det_data_options,
+    reported,
+    run_tool,
+    seg_data_options,
+    val_inputs,
+)
+
+from mmmnv2.deployment import export_onnx, init_onnx_model, quantize_model
+
+OUTPUT_TOLERANCE = 1e-4  # of the largest output; float32 (bfloat16, OpenVINO's default on some CPUs: ~5e-3)
+MAX_DROP = 1.0  # points: mAP@0.5 in percent, mIoU
+CALIB_IMAGES = 32
+FORCE_FALLBACK = '-1000'  # a margin no int8 model meets: the guard always keeps the sensitive layers in float
+# The first convolution and the convolutions that produce the graph outputs, as the toy configs build them.
+SENSITIVE = {'det': {'backbone.conv1.conv', *(f'bbox_head.{kind}_convs.{level}.1' for kind in ('cls', 'reg')
+                                              for level in range(6))},
+             'seg': {'backbone.conv1.conv', 'decode_head.conv_seg'}}
+METRIC = {'det': 'coco/bbox_mAP_50', 'seg': 'mIoU'}
+
+
+@pytest.fixture(scope='module')
+def toy(trained_detector, det_toy_data, trained_segmentor, seg_toy_data, tmp_path_factory):
+    """task -> (config, data options, fp32 ONNX file of the trained toy model), exported once per task.
+
+    The trained toys are arguments (not requested dynamically): the session trains them in the background and runs
+    these tests after the others (tests/conftest.py).
+    """
+    exported = {}
+
+    def get(task: str):
+        if task not in exported:
+            if task == 'det':
+                config, work_dir, checkpoint = DET_CONFIG, trained_detector, 'iter_600.pth'
+                options = det_data_options(det_toy_data)
+            else:
+                config, work_dir = SEG_CONFIG, trained_segmentor
+                options, checkpoint = seg_data_options(seg_toy_data), f'iter_{SEG_MAX_ITERS}.pth'
+            onnx_file = str(tmp_path_factory.mktemp(f'{task}_onnx') / 'model.onnx')
+            export_onnx(config, osp.join(work_dir, checkpoint), onnx_file)
+            exported[task] = config, options, onnx_file
+        return exported[task]
+    return get
+
+
+def relative_difference(expected, actual) -> float:
+    scale = max(float(np.abs(e).max()) for e in expected)
+    return max(float(np.abs(e - a).max()) for e, a in zip(expected, actual, strict=True)) / scale
+
+
+@pytest.mark.parametrize('task', ['det', 'seg'])
+def test_openvino_outputs_equal_onnxruntime(task, toy):
+    config, options, onnx_file = toy(task)
+    inputs = val_inputs(config, options).numpy()
+    onnxruntime = init_onnx_model(config, onnx_file, num_threads=1).forward_network(inputs)
+    openvino = init_onnx_model(config, onnx_file, num_threads=1, backend='openvino').forward_network(inputs)
+    assert [a.shape for a in openvino] == [a.shape for a in onnxruntime]
+    assert relative_difference(onnxruntime, openvino) < OUTPUT_TOLERANCE
+
+
+def quantized_convs(onnx_file: str) -> dict:
+    """Conv node name -> whether its weight comes out of a DequantizeLinear (int8) or is a float initializer."""
+    graph = onnx.load(onnx_file).graph
+    producer = {output: node for node in graph.node for output in node.output}
+    return {node.name: getattr(producer.get(node.input[1]), 'op_type', None) == 'DequantizeLinear'
+            for node in graph.node if node.op_type == 'Conv'}
+
+
+def check_report(task: str, report: dict, fp32_file: str, int8_file: str) -> None:
+    first, fallback = report['attempts']  # the forced fallback ran
+    # int8 within a point of fp32, with everything quantized and with the sensitive layers in float
+    assert first['drop'] <= MAX_DROP and fallback['drop'] <= MAX_DROP, report
+    assert report['fp32'] >= (50 if task == 'det' else 50)  # a trained model: mAP@0.5 in percent, mIoU
+    assert first['kept_fp32'] == {} and not report['within_margin']
+    assert set(report['kept_fp32'].values()) == SENSITIVE[task]
+    # The written int8 file keeps exactly those layers in float: every other convolution has int8 weights.
+    fp32_convs = {node.name for node in onnx.load(fp32_file).graph.node if node.op_type == 'Conv'}
+    int8 = quantized_convs(int8_file)
+    assert set(int8) == fp32_convs
+    assert {name for name, quantized in int8.items() if not quantized} == set(report['kept_fp32'])
+
+
+def test_detector_int8_onnxruntime_through_the_tool(toy, tmp_path):
+    """The command line: the guard's fallback named, exit status 1 (the margin is never met), the report written;
+    the int8 file then scored by ``tools/test.py`` as the report says."""
+    config, options, onnx_file = toy('det')
+    out = str(tmp_path / 'model_int8.onnx')
+    result = run_tool('tools/deployment/quantize.py', config, onnx_file, '--out', out, '--backend', 'onnxruntime',
+                      '--calib-images', str(CALIB_IMAGES), '--max-drop', FORCE_FALLBACK, '--num-threads', '1',
+                      '--cfg-options', *options, check=False)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert 'more than --max-drop' in result.stderr and 'bbox_head.cls_convs.0.1' in result.stdout
+    with open(str(tmp_path / 'model_int8.json')) as f:
+        report = json.load(f)
+    check_report('det', report, onnx_file, out)
+    tested = run_tool('tools/test.py', config, out, '--work-dir', str(tmp_path / 'test'), '--num-threads', '1',
+                      '--cfg-options', *options)
+    assert reported(METRIC['det'], tested.stdout + tested.stderr) * 100 == pytest.approx(report['int8'], abs=1e-6)
+
+
+@pytest.mark.parametrize('task,backend', [
+    ('seg', 'openvino'),
+    pytest.param('det', 'openvino', marks=pytest.mark.slow),
+    pytest.param('seg', 'onnxruntime', marks=pytest.mark.slow)])
+def test_int8_within_a_point(task, backend, toy, tmp_path):
+    config, options, onnx_file = toy(task)
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(dict(option.split('=', 1) for option in options))
+    out = str(tmp_path / 'model_int8.onnx')
+    report = quantize_model(cfg, onnx_file, out, backend, calib_images=CALIB_IMAGES, max_drop=float(FORCE_FALLBACK),
+                            num_threads=1)
+    check_report(task, report, onnx_file, out)
+    assert report['calibration'] == dict(split='train', images=CALIB_IMAGES)
