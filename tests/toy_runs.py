@@ -5,6 +5,7 @@ import json
 import os
 import os.path as osp
 import re
+import runpy
 import subprocess
 import sys
 import tempfile
@@ -58,6 +59,15 @@ def reported(metric: str, output: str) -> float:
     match = re.findall(rf'{re.escape(metric)}: ([0-9.]+)', output)
     assert match, output[-3000:]
     return float(match[-1])
+
+
+def run_tool_in_process(monkeypatch, tool: str, args: List[str]) -> None:
+    """``python tools/<tool> ARGS`` in this process (``__main__``, its own ``sys.argv``, the checkout as the
+    current folder): no interpreter start, where a separate process proves nothing more. A refusal surfaces as
+    SystemExit with the message."""
+    monkeypatch.setattr(sys, 'argv', [f'{REPO}/tools/{tool}', *args])
+    monkeypatch.chdir(REPO)
+    runpy.run_path(f'{REPO}/tools/{tool}', run_name='__main__')
 
 
 def untrained_checkpoint(config: str, path: str) -> str:

@@ -17,8 +17,7 @@ import sys
 import pytest
 import torch
 from mmengine.logging import MMLogger
-from tools_in_process import run_tool_in_process
-from toy_runs import DET_CONFIG, REPO, det_data_options, run_tool
+from toy_runs import DET_CONFIG, REPO, det_data_options, run_tool, run_tool_in_process
 
 from mmmnv2.datasets import generate_detection
 from mmmnv2.engine import AtomicLocalBackend, find_resumable_checkpoint
