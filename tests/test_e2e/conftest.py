@@ -26,12 +26,14 @@ def host_test_tool(package) -> str:
 
 def tool_runs(config: str, checkpoint: str, options: list, work_dir: str, extra: Dict[str, list]) -> Dict[str, ToolRun]:
     """``tools/test.py`` on the config's untrained model, the export to ONNX, ``tools/test.py`` on the ONNX file in
-    onnxruntime ('onnx', with ``--show-dir``) and OpenVINO ('openvino'), plus ``extra`` (name -> [script, *args]);
-    by name.
+    onnxruntime ('onnx', with ``--show-dir``) and OpenVINO ('openvino'), the export with the post-processing in the
+    graph ('export_postprocessed') and ``tools/test.py`` on that file in both runtimes ('postprocessed_onnxruntime',
+    'postprocessed_openvino'), plus ``extra`` (name -> [script, *args]); by name.
 
     Each run's work dir is ``<work_dir>/<name>`` (``toy_runs.work_dir_of``); the ONNX file is ``<work_dir>/model.onnx``.
     """
     onnx_file = osp.join(work_dir, 'model.onnx')
+    postprocessed_file = osp.join(work_dir, 'postprocessed.onnx')  # the post-processing in the graph
     # --show-dir: MMDetection puts it in the run's folder, MMSegmentation takes it as given.
     show_dir = 'pictures' if config == DET_CONFIG else osp.join(work_dir, 'onnx', 'pictures')
     invocations = {
@@ -40,10 +42,14 @@ def tool_runs(config: str, checkpoint: str, options: list, work_dir: str, extra:
                    '--dynamic-batch'],
         'onnx': ['tools/test.py', config, onnx_file, '--num-threads', '1', '--show-dir', show_dir],
         'openvino': ['tools/test.py', config, onnx_file, '--backend', 'openvino', '--num-threads', '1'],
+        'export_postprocessed': ['tools/deployment/pytorch2onnx.py', config, checkpoint, '--output-file',
+                                 postprocessed_file, '--postprocess'],
+        **{f'postprocessed_{backend}': ['tools/test.py', config, postprocessed_file, '--backend', backend,
+                                        '--num-threads', '1'] for backend in ('onnxruntime', 'openvino')},
         **extra,
     }
     for name, args in invocations.items():
-        if name != 'export':
+        if not name.startswith('export'):
             args += ['--work-dir', osp.join(work_dir, name), '--cfg-options', *options]
     return dict(zip(invocations, run_tools_in_one_process(list(invocations.values())), strict=True))
 

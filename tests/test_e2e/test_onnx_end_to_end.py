@@ -2,7 +2,9 @@
 OpenVINO.
 
 The ONNX path's bbox mAP and mIoU must equal the PyTorch path's within 0.5 points (OpenVINO's within 0.05 points
-of onnxruntime's), and the raw network outputs on the val images must agree to float32 precision.
+of onnxruntime's), and the raw network outputs on the val images must agree to float32 precision. A file with the
+post-processing in the graph (``--postprocess``) must score what the PyTorch model scores in both runtimes (its
+predictions equal the Python post-processing's: test_onnx_postprocess.py).
 """
 import glob
 import os.path as osp
@@ -25,19 +27,26 @@ from mmmnv2.deployment import init_onnx_model, relative_difference
 
 OUTPUT_TOLERANCE = 1e-4  # of the largest output; measured ~1e-6
 METRIC_TOLERANCE = {'coco/bbox_mAP_50': 0.005, 'mIoU': 0.5}  # 0.5 points (mAP is a fraction, mIoU a percentage)
+# A post-processed file: the same predictions up to float32 noise, so the metric as logged (mAP to 4 decimals, mIoU
+# to 2).
+POSTPROCESS_TOLERANCE = {'coco/bbox_mAP_50': 1e-4, 'mIoU': 0.01}
 
 
 def check_onnx_scores_as_pytorch(config: str, metric: str, checkpoint: str, options: list, runs: dict,
                                  learned: float) -> None:
-    """The export tool's file scores as the checkpoint through ``tools/test.py`` in onnxruntime and OpenVINO (the
-    'export', 'test', 'onnx' and 'openvino' runs of the e2e conftest's ``tool_runs``), the host visualiser draws its
-    predictions, and its raw outputs on val images are PyTorch's."""
+    """The export tool's file scores as the checkpoint through ``tools/test.py`` in onnxruntime and OpenVINO, and
+    so does the file with the post-processing in the graph (the runs of the e2e conftest's ``tool_runs``); the host
+    visualiser draws the predictions, and the raw outputs on val images are PyTorch's."""
     onnx_file = runs['export'].args[runs['export'].args.index('--output-file') + 1]
     runs['export'].check()
+    runs['export_postprocessed'].check()
     expected, actual, openvino = (reported(metric, runs[name].check()) for name in ('test', 'onnx', 'openvino'))
     assert expected >= learned  # a trained model, not a degenerate one
     assert actual == pytest.approx(expected, abs=METRIC_TOLERANCE[metric])
     assert openvino == pytest.approx(actual, abs=METRIC_TOLERANCE[metric] / 10)  # same file, same float32
+    for backend in ('onnxruntime', 'openvino'):
+        postprocessed = reported(metric, runs[f'postprocessed_{backend}'].check())
+        assert postprocessed == pytest.approx(expected, abs=POSTPROCESS_TOLERANCE[metric]), backend
     pictures = glob.glob(osp.join(work_dir_of(runs['onnx']), '**', 'pictures', '**', '*.[jp][pn]g'), recursive=True)
     assert len(pictures) == 32  # the host visualiser drew every ONNX prediction
 

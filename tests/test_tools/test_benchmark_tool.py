@@ -5,7 +5,6 @@ the label-map agreement on real photos, the targets and the JSON / Markdown / PN
 Timings are not checked (the machine is shared); the runs use the fewest repeats that produce every row.
 """
 import copy
-import importlib.util
 import json
 import os
 import statistics
@@ -29,7 +28,7 @@ from mmmnv2.analysis.benchmark import (
     markdown_table,
     run_benchmark,
 )
-from mmmnv2.analysis.deploy_benchmark import FIGURES, RUNTIMES
+from mmmnv2.analysis.deploy_benchmark import FIGURES, README_BEGIN, README_END, RUNTIMES
 from mmmnv2.utils import HOSTS, drop_pretrained, optimize_for_inference
 
 DETECTION = 'configs/ssdlite/ssdlite_mobilenetv2_8xb24-600e_coco-320x320.py'
@@ -182,9 +181,7 @@ def test_deploy_suite_measures_every_runtime_and_writes_its_reports(tmp_path):
     markdown = (out_dir / 'deploy_benchmark.md').read_text()
     assert markdown.strip() in result.stdout
     entry = results['models']['google_dm05']
-    measured = set(RUNTIMES) if importlib.util.find_spec('mmmnv2.deployment.quantization') else {
-        runtime for runtime in RUNTIMES if RUNTIMES[runtime][1] == 'fp32'}
-    assert set(entry['figures']) == measured, entry['unavailable']
+    assert set(entry['figures']) == set(RUNTIMES), entry['unavailable']
     assert entry['input_size'] == [257, 257]
 
     # every figure the median of its samples, and printed as such
@@ -208,7 +205,8 @@ def test_deploy_suite_measures_every_runtime_and_writes_its_reports(tmp_path):
     # label maps against LiteRT's float output on real photos not used for calibration
     assert set(results['photos']['calibration']).isdisjoint(results['photos']['agreement'])
     assert len(results['photos']['agreement']) == 2 and len(results['photos']['calibration']) == 2
-    for runtime in measured:
+    assert 'pytorch' not in litert['agreement']  # its float parity with LiteRT is tested on its own
+    for runtime in [r for r in RUNTIMES if r != 'pytorch']:
         per_photo = litert['agreement'][runtime]['per_photo']
         assert list(per_photo) == results['photos']['agreement']
         if RUNTIMES[runtime][1] == 'fp32':  # the converted float model is LiteRT's to float rounding
@@ -217,23 +215,21 @@ def test_deploy_suite_measures_every_runtime_and_writes_its_reports(tmp_path):
     # the targets, recomputed here from the figures
     rows = {row['figure']: row for row in results['targets']}
     fp32 = min(f['network'] for r, f in entry['figures'].items() if RUNTIMES[r][1] == 'fp32')
+    int8_runtime = min((r for r in entry['figures'] if RUNTIMES[r][1] == 'int8'),
+                       key=lambda r: entry['figures'][r]['network'])
     expected = {
         'Google DM0.5 converted, network: our best fp32 / LiteRT on Google\'s file': (fp32 / litert['network'], 0.85),
+        'Google DM0.5 converted, network: our best int8 / LiteRT on Google\'s file':
+            (entry['figures'][int8_runtime]['network'] / litert['network'], 0.4),
         'Google DM0.5 fp32 network / machine floor': (fp32 / entry['floor_ms'], 1.5),
     }
-    int8_runtime = min((r for r in entry['figures'] if RUNTIMES[r][1] == 'int8'),
-                       key=lambda r: entry['figures'][r]['network'], default=None)
-    if int8_runtime:
-        expected['Google DM0.5 converted, network: our best int8 / LiteRT on Google\'s file'] = (
-            entry['figures'][int8_runtime]['network'] / litert['network'], 0.4)
     for figure, (measured, limit) in expected.items():
         assert rows[figure]['measured'] == pytest.approx(measured, rel=1e-12)
         assert rows[figure]['met'] == (measured <= limit)
     agreement = rows['Google DM0.5 int8 (best int8 runtime) label maps = LiteRT float argmax, pixels']
-    if int8_runtime:
-        assert agreement['measured'] == pytest.approx(np.mean(list(litert['agreement'][int8_runtime]['per_photo']
-                                                                   .values())))
-        assert agreement['met'] == (agreement['measured'] >= 0.97)
+    assert agreement['measured'] == pytest.approx(np.mean(list(litert['agreement'][int8_runtime]['per_photo']
+                                                               .values())))
+    assert agreement['met'] == (agreement['measured'] >= 0.97)
     assert rows['SSDLite network: best fp32 runtime / ONNX Runtime fp32']['met'] is None  # not in this run
     table = [line for line in markdown.splitlines() if line.startswith('| ')]
     for row in results['targets']:
@@ -243,11 +239,15 @@ def test_deploy_suite_measures_every_runtime_and_writes_its_reports(tmp_path):
     png = matplotlib.image.imread(out_dir / 'deploy_benchmark.png')
     assert png.ndim == 3 and png.shape[0] > 200 and png.shape[1] > 800
 
-    # the README's table comes back from the JSON file alone
+    # the README's table comes back from the JSON file alone, into the README's block
+    readme = tmp_path / 'README.md'
+    readme.write_text(f'# Title\n\nbefore\n{README_BEGIN}\nold table\n{README_END}\nafter\n')
     again = subprocess.run([sys.executable, 'tools/analysis_tools/benchmark.py', '--from-json',
-                            str(out_dir / 'deploy_benchmark.json')], cwd=REPO, capture_output=True, text=True)
+                            str(out_dir / 'deploy_benchmark.json'), '--readme', str(readme)],
+                           cwd=REPO, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.strip() == markdown.strip()
+    assert readme.read_text() == f'# Title\n\nbefore\n{README_BEGIN}\n{markdown.strip()}\n{README_END}\nafter\n'
 
 
 class ConstantSegmentor:
