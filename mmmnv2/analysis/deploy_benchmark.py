@@ -265,24 +265,15 @@ def quantized_file(subject: Subject, onnx_file: str, backend: str, calibration: 
 
 
 def postprocessed_file(subject: Subject, network_file: str) -> Optional[str]:
-    """``network_file`` with the config's post-processing appended as ONNX operators (as ``export_onnx(...,
-    postprocess=True)`` appends it), written beside it as ``*_postprocess.onnx``; None where this installation's
-    exporter has no in-graph post-processing. The same appending serves the fp32 and the int8 networks."""
+    """``network_file`` (fp32 or int8) with the config's post-processing appended as ONNX operators
+    (``mmmnv2.deployment.add_postprocess``), written beside it as ``*_postprocess.onnx``; None where this
+    installation's exporter has no in-graph post-processing."""
     try:
-        from ..deployment.export import append_postprocess
-        from ..deployment.onnx_interface import META_POSTPROCESS
+        from ..deployment import add_postprocess
     except ImportError:
         return None
-    import onnx
-    model_proto = onnx.load(network_file)
-    with torch.no_grad():
-        outputs = subject.model(torch.zeros(1, 3, *subject.input_size), mode='tensor')
-    settings = append_postprocess(model_proto, subject.model, outputs, tuple(subject.input_size))
-    entry = model_proto.metadata_props.add()
-    entry.key, entry.value = META_POSTPROCESS, json.dumps(settings)
-    out_file = osp.splitext(network_file)[0] + '_postprocess.onnx'
-    onnx.save(model_proto, out_file)
-    return out_file
+    with quiet_logger():
+        return add_postprocess(subject.cfg, network_file, osp.splitext(network_file)[0] + '_postprocess.onnx')
 
 
 def runtime_model(subject: Subject, model_file: str, backend: str, threads: int) -> BaseModel:
