@@ -39,6 +39,7 @@ setup(
         # openmim: `mim search mmmnv2` / `mim train mmmnv2 CONFIG` read model-index.yml. 0.3.7: later versions pull
         # openxlab, which pins old setuptools, requests and rich and would downgrade them.
         'tests': ['pytest>=7', 'ruff>=0.4', 'tflite>=2.10', 'ai-edge-litert>=1.0', 'keras>=3.0', 'openmim==0.3.7'],
+        'benchmark': ['ai-edge-litert>=1.0', 'tflite>=2.10'],  # `benchmark.py --suite deploy`: LiteRT, Google's file
         'tflite': ['tflite>=2.10'],  # reading .tflite files in tools/model_converters/tf_to_openmmlab.py
         'tf': ['tensorflow>=2.10'],  # reading TF checkpoints (.index/.data-*) there; not needed for .tflite/.npy
         'deploy': ['onnx>=1.15', 'onnxruntime>=1.17', 'onnxscript>=0.3', 'openvino>=2024.0', 'nncf>=2.10'],

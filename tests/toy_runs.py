@@ -5,8 +5,11 @@ import json
 import os
 import os.path as osp
 import re
+import runpy
 import subprocess
 import sys
+import tempfile
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from mmengine.config import Config
@@ -58,6 +61,15 @@ def reported(metric: str, output: str) -> float:
     return float(match[-1])
 
 
+def run_tool_in_process(monkeypatch, tool: str, args: List[str]) -> None:
+    """``python tools/<tool> ARGS`` in this process (``__main__``, its own ``sys.argv``, the checkout as the
+    current folder): no interpreter start, where a separate process proves nothing more. A refusal surfaces as
+    SystemExit with the message."""
+    monkeypatch.setattr(sys, 'argv', [f'{REPO}/tools/{tool}', *args])
+    monkeypatch.chdir(REPO)
+    runpy.run_path(f'{REPO}/tools/{tool}', run_name='__main__')
+
+
 def untrained_checkpoint(config: str, path: str) -> str:
     """Save the config's model with its initial (untrained) weights as a checkpoint; return the path."""
     import torch
@@ -69,32 +81,99 @@ def untrained_checkpoint(config: str, path: str) -> str:
 
 
 _TOOL_CHAIN = r'''
-import json, runpy, sys
+import json, runpy, sys, traceback
 from mmengine.visualization import Visualizer
-for argv in json.loads(sys.argv[1]):
-    print('=== running', argv[0], flush=True)
+for index, argv in enumerate(json.loads(sys.argv[1])):
+    print(f'=== tool {index} starts', flush=True)
     sys.argv = argv
     Visualizer._instance_dict.clear()  # each run builds its own visualizer, as in a fresh process
+    status = 0
     try:
         runpy.run_path(argv[0], run_name='__main__')
-    except SystemExit as exit:
-        if exit.code:
-            raise
+    except SystemExit as exit:  # what the interpreter would do with it
+        if isinstance(exit.code, int) or exit.code is None:
+            status = exit.code or 0
+        else:
+            print(exit.code, file=sys.stderr)
+            status = 1
+    except BaseException:
+        traceback.print_exc()
+        status = 1
+    sys.stderr.flush()
+    print(f'=== tool {index} exits {status}', flush=True)
 '''
 
 
-def run_tools_in_one_process(invocations: List[List[str]]) -> str:
-    """Run several tools (``[script, *args]`` each) one after the other in one Python process; return the log.
+@dataclass
+class ToolRun:
+    """One tool run of ``run_tools_in_one_process``: its arguments, exit status and output (stdout and stderr)."""
+    args: List[str]
+    returncode: int
+    output: str
 
-    Each runs as ``python script args`` would (``__main__``, its own ``sys.argv``); a failing one stops the chain
-    and fails. One process saves starting Python with torch and the hosts once per tool.
+    def check(self) -> str:
+        """The output; AssertionError with its end if the tool failed."""
+        assert self.returncode == 0, f'{self.args[:2]} failed:\n{self.output[-6000:]}'
+        return self.output
+
+
+class ToolChain:
+    """Tools (``[script, *args]`` each) running one after the other in one Python process started in the
+    background, each as ``python script args`` would (``__main__``, its own ``sys.argv``); a failing one does not
+    stop the others. ``wait()`` gives their runs.
+
+    One process saves starting Python with torch and the hosts once per tool (several seconds each on two cores).
+    The tools share the process's imports: a tool that works only after another imported something is not caught
+    here.
     """
-    result = run_tool('-c', _TOOL_CHAIN, json.dumps(invocations), check=False)
-    log = result.stdout + result.stderr
-    if result.returncode != 0:
-        raise AssertionError(f'tool chain failed at {re.findall("=== running (.*)", log)[-1:]}:\n'
-                             f'{result.stdout[-3000:]}\n{result.stderr[-6000:]}')
-    return log
+
+    def __init__(self, invocations: List[List[str]]) -> None:
+        self.invocations = invocations
+        # a file, not a pipe: nobody reads while it runs, and a full pipe would stop the tools
+        self._output = tempfile.TemporaryFile(mode='w+')
+        env = dict(os.environ, OMP_NUM_THREADS='1')  # see run_tool
+        self._process = subprocess.Popen([sys.executable, '-u', '-c', _TOOL_CHAIN, json.dumps(invocations)], cwd=REPO,
+                                         env=env, stdout=self._output, stderr=subprocess.STDOUT, text=True)
+
+    def running(self) -> bool:
+        return self._process.poll() is None
+
+    def stop(self) -> None:
+        if self.running():
+            self._process.kill()
+            self._process.wait()
+
+    def wait(self) -> List[ToolRun]:
+        returncode = self._process.wait()
+        self._output.seek(0)
+        parts = re.split(r'^=== tool (\d+) (?:starts|exits (-?\d+))\n', self._output.read(), flags=re.M)
+        outputs, statuses = {}, {}
+        for i in range(1, len(parts) - 1, 3):
+            index, status, text = int(parts[i]), parts[i + 1], parts[i + 2]
+            if status is None:
+                outputs[index] = text
+            else:
+                statuses[index] = int(status)
+        # a tool that killed the process has no exit line: the process's status is its status
+        return [ToolRun(args, statuses.get(index, returncode or 1), outputs.get(index, ''))
+                for index, args in enumerate(self.invocations)]
+
+
+def run_tools_in_one_process(invocations: List[List[str]]) -> List[ToolRun]:
+    """The runs of ``ToolChain(invocations)``, once all have finished."""
+    return ToolChain(invocations).wait()
+
+
+def work_dir_of(run: ToolRun) -> str:
+    """The ``--work-dir`` a tool run was given (where its outputs are)."""
+    return run.args[run.args.index('--work-dir') + 1]
+
+
+def logged_metrics(run: ToolRun) -> dict:
+    """The metrics a test tool run saved (MMEngine writes ``<work dir>/<timestamp>/<timestamp>.json``)."""
+    [path] = glob.glob(osp.join(work_dir_of(run), '*', '*.json'))
+    with open(path) as f:
+        return json.load(f)
 
 
 def val_inputs(config: str, data_options: list, count: int = 8) -> 'torch.Tensor':

@@ -11,12 +11,11 @@
 # - images without objects are skipped (MMDetection's filter_empty_gt); TF trains on them as all-negative;
 # - TF resizes to 300x300 in its sample config; the paper reports 320x320.
 _base_ = [
-    '../_base_/models/ssdlite_mobilenetv2.py',
-    'mmdet::_base_/datasets/coco_detection.py',
+    '../_base_/datasets/coco_ssdlite.py',  # the model base, COCO and its test pipeline
     'mmdet::_base_/default_runtime.py',
 ]
-input_size = 320
-backend_args = None
+input_size = {{_base_.input_size}}
+backend_args = {{_base_.backend_args}}
 batch_size = 24  # TF train_config batch_size (in total)
 max_iters = 200_000  # TF num_steps
 
@@ -28,12 +27,6 @@ train_pipeline = [
     dict(type='Resize', scale=(input_size, input_size), keep_ratio=False),  # TF fixed_shape_resizer
     dict(type='PackDetInputs'),
 ]
-test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='Resize', scale=(input_size, input_size), keep_ratio=False),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
-]
 train_dataloader = dict(
     batch_size=batch_size,
     num_workers=4,
@@ -43,8 +36,6 @@ train_dataloader = dict(
         type='mmmnv2.StrictCocoDataset',  # refuses annotation files whose categories do not match
         filter_cfg=dict(filter_empty_gt=True, min_size=32),
         pipeline=train_pipeline))
-val_dataloader = dict(batch_size=8, dataset=dict(type='mmmnv2.StrictCocoDataset', pipeline=test_pipeline))
-test_dataloader = val_dataloader
 
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=10_000)
 val_cfg = dict(type='ValLoop')

@@ -6,12 +6,11 @@
 # scratch (MMDetection's ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py). As in the paper and unlike MMDetection's
 # config, the backbone starts from ImageNet weights. COCO 2017 in MMDetection's layout under data/coco/.
 _base_ = [
-    '../_base_/models/ssdlite_mobilenetv2.py',
-    'mmdet::_base_/datasets/coco_detection.py',
+    '../_base_/datasets/coco_ssdlite.py',  # the model base, COCO and its test pipeline
     'mmdet::_base_/default_runtime.py',
 ]
-input_size = 320
-backend_args = None
+input_size = {{_base_.input_size}}
+backend_args = {{_base_.backend_args}}
 
 model = dict(
     bbox_head=dict(
@@ -27,12 +26,6 @@ train_pipeline = [
     dict(type='Resize', scale=(input_size, input_size), keep_ratio=False),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
-    dict(type='Resize', scale=(input_size, input_size), keep_ratio=False),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
 ]
 train_dataloader = dict(
     batch_size=24,  # per GPU, 8 GPUs
@@ -50,8 +43,6 @@ train_dataloader = dict(
             filter_cfg=dict(filter_empty_gt=True, min_size=32),
             pipeline=train_pipeline,
             backend_args=backend_args)))
-val_dataloader = dict(batch_size=8, dataset=dict(type='mmmnv2.StrictCocoDataset', pipeline=test_pipeline))
-test_dataloader = val_dataloader
 
 max_epochs = 120
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=5)

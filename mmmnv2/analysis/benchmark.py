@@ -141,15 +141,23 @@ def synthetic_batch(cfg: Config, batch_size: int, input_size: Tuple[int, int]) -
     return dict(inputs=inputs, data_samples=samples)
 
 
-def time_calls(fn: Callable[[], object], warmup: int, repeats: int) -> List[float]:
-    """Milliseconds of each of ``repeats`` calls of ``fn`` after ``warmup`` untimed calls."""
+def time_calls(fn: Callable[[], object], warmup: int, repeats: int, max_seconds: Optional[float] = None,
+               min_repeats: int = 1) -> List[float]:
+    """Milliseconds of each of ``repeats`` calls of ``fn`` after ``warmup`` untimed calls; with ``max_seconds``, no
+    further warm-up calls once they took that long (one at least) and no further timed calls once the timed ones took
+    that long and at least ``min_repeats`` were made."""
+    start = time.perf_counter()
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(repeats):
+        if max_seconds is not None and time.perf_counter() - start >= max_seconds:
+            break
+    times: List[float] = []
+    while len(times) < repeats:
         start = time.perf_counter()
         fn()
         times.append((time.perf_counter() - start) * 1e3)
+        if max_seconds is not None and len(times) >= min_repeats and sum(times) >= max_seconds * 1e3:
+            break
     return times
 
 
@@ -184,14 +192,20 @@ class Subject:
         with torch.inference_mode() if optimized else torch.no_grad():
             return time_calls(lambda: model(inputs, mode='tensor'), settings.warmup, settings.repeats)
 
-    def end_to_end_latency(self, model: BaseModel, settings: BenchmarkSettings, optimized: bool,
-                           key: str) -> List[float]:
+    def end_to_end_call(self, model: BaseModel) -> Callable[[], list]:
+        """One end-to-end inference of the decoded image: test pipeline, ``model.test_step`` (data preprocessor,
+        network, post-processing); returns the data samples."""
         def infer() -> list:
             height, width = self.image.shape[:2]
             packed = self.pipeline(dict(img=self.image, img_id=0, img_path=None, img_shape=(height, width),
                                         ori_shape=(height, width)))
             return model.test_step(dict(inputs=[packed['inputs']], data_samples=[packed['data_samples']]))
 
+        return infer
+
+    def end_to_end_latency(self, model: BaseModel, settings: BenchmarkSettings, optimized: bool,
+                           key: str) -> List[float]:
+        infer = self.end_to_end_call(model)
         with torch.inference_mode() if optimized else torch.no_grad():
             times = time_calls(infer, settings.warmup, settings.repeats)
             result = infer()[0]

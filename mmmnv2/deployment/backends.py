@@ -35,7 +35,8 @@ class BackendSession:
     output_shapes: Dict[str, List[Dim]]
     metadata: Dict[str, str]
 
-    def run(self, inputs: np.ndarray) -> List[np.ndarray]:
+    def run(self, inputs: np.ndarray, extra_inputs: Optional[Dict[str, np.ndarray]] = None) -> List[np.ndarray]:
+        """The outputs for the image batch ``inputs`` (and the graph's other inputs by name, if it has any)."""
         raise NotImplementedError
 
 
@@ -58,8 +59,8 @@ class OnnxRuntimeSession(BackendSession):
         self.output_shapes = {o.name: [_dim(d) for d in o.shape] for o in self.session.get_outputs()}
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
 
-    def run(self, inputs: np.ndarray) -> List[np.ndarray]:
-        return self.session.run(list(self.output_shapes), {INPUT_NAME: inputs})
+    def run(self, inputs: np.ndarray, extra_inputs: Optional[Dict[str, np.ndarray]] = None) -> List[np.ndarray]:
+        return self.session.run(list(self.output_shapes), {INPUT_NAME: inputs, **(extra_inputs or {})})
 
 
 class OpenVINOSession(BackendSession):
@@ -88,8 +89,9 @@ class OpenVINOSession(BackendSession):
         # OpenVINO's ONNX frontend does not carry metadata_props; read them with onnx (the graph is not loaded).
         self.metadata = {p.key: p.value for p in onnx.load(onnx_file, load_external_data=False).metadata_props}
 
-    def run(self, inputs: np.ndarray) -> List[np.ndarray]:
-        results = self.request.infer({INPUT_NAME: inputs})  # copies the outputs out of the request's buffers
+    def run(self, inputs: np.ndarray, extra_inputs: Optional[Dict[str, np.ndarray]] = None) -> List[np.ndarray]:
+        # infer() copies the outputs out of the request's buffers
+        results = self.request.infer({INPUT_NAME: inputs, **(extra_inputs or {})})
         return [results[output] for output in self.compiled.outputs]
 
 

@@ -5,6 +5,8 @@ The graph is the network only, batch norm folded into the convolutions: images i
 Anchor decoding + NMS (detection) and resizing to the image + argmax (segmentation) run after the graph, in the
 host's own code, in the runners (``ONNXDetector`` / ``ONNXSegmentor``), so an exported model's results
 are computed exactly as the PyTorch evaluation computes them.
+With ``postprocess=True`` the graph ends with that post-processing instead, as ONNX operators
+(``onnx_postprocess``), with the config's ``test_cfg`` written into it and its settings into the file's metadata.
 """
 import copy
 import json
@@ -15,11 +17,12 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
-from ..utils import config_host, fixed_input_size, fuse_conv_bn_layers
+from ..utils import config_host, drop_pretrained, fixed_input_size, fuse_conv_bn_layers
 from .onnx_interface import (
     INPUT_NAME,
     META_DATASET_META,
     META_HOST,
+    META_POSTPROCESS,
     flatten_outputs,
     import_deploy_dependency,
     output_names,
@@ -45,11 +48,15 @@ class Network(nn.Module):
 
 
 def export_onnx(config: Union[str, Config], checkpoint: Optional[str], out_file: str,
-                input_size: Optional[Tuple[int, int]] = None, dynamic_batch: bool = False) -> str:
+                input_size: Optional[Tuple[int, int]] = None, dynamic_batch: bool = False,
+                postprocess: bool = False) -> str:
     """Export the config's model with the checkpoint's weights to ``out_file``; returns ``out_file``.
 
     ``input_size``: (height, width), by default the config's test size (``fixed_input_size``). ``dynamic_batch``:
     the batch dimension is left free (otherwise 1). ``checkpoint=None`` exports random weights (benchmarks).
+    ``postprocess``: the graph ends with the post-processing (``onnx_postprocess``: decoding + NMS with the config's
+    ``test_cfg`` for detection, resizing + argmax to uint8 labels for segmentation), recorded in the file's
+    metadata so that the runners use it.
     """
     onnx = import_deploy_dependency('onnx')
     import_deploy_dependency('onnxscript')  # torch's ONNX exporter translates through it
@@ -88,6 +95,35 @@ def export_onnx(config: Union[str, Config], checkpoint: Optional[str], out_file:
     left = sorted({node.op_type for node in model_proto.graph.node} & {'BatchNormalization'})
     if left:
         raise RuntimeError(f'batch norm was not folded: {left} left in the graph')
+    if postprocess:
+        from .onnx_postprocess import append_postprocess
+        append_postprocess(model_proto, model)
+    onnx.checker.check_model(model_proto)
+    onnx.save(model_proto, out_file)
+    return out_file
+
+
+def add_postprocess(config: Union[str, Config], onnx_file: str, out_file: str) -> str:
+    """Append the config's post-processing to a network-only file of ``export_onnx``, without exporting again.
+
+    The result is the graph ``export_onnx(..., postprocess=True)`` writes, with the ``test_cfg`` of ``config``
+    (e.g. another ``score_thr``); returns ``out_file``.
+    """
+    onnx = import_deploy_dependency('onnx')
+    cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
+    host = config_host(cfg)
+    model_proto = onnx.load(onnx_file)
+    metadata = {entry.key: entry.value for entry in model_proto.metadata_props}
+    if metadata.get(META_HOST) != host.scope:
+        raise ValueError(f'{onnx_file} is not a network export_onnx wrote from a {host.scope} model (its host: '
+                         f'{metadata.get(META_HOST)})')
+    if META_POSTPROCESS in metadata:
+        raise ValueError(f'{onnx_file} already ends with its post-processing')
+    from ..apis import init_model
+    drop_pretrained(cfg.model)
+    model = init_model(cfg, None, 'cpu')  # only the heads' settings, anchors and box coder are used
+    from .onnx_postprocess import append_postprocess
+    append_postprocess(model_proto, model)
     onnx.checker.check_model(model_proto)
     onnx.save(model_proto, out_file)
     return out_file

@@ -2,15 +2,19 @@
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
+from mmdet.structures.bbox import scale_boxes
+from mmengine.structures import InstanceData
 
 from ..registry import MODELS
 from .onnx_model import ONNXModel
+from .onnx_postprocess import check_settings, detection_settings
 
 
 @MODELS.register_module()
 class ONNXDetector(ONNXModel):
     """Runs the network in onnxruntime or OpenVINO (``backend``); anchor decoding and NMS are the host head's
-    ``predict_by_feat``.
+    ``predict_by_feat``, or the graph's own for a file exported with ``postprocess=True`` (then the runner only
+    rescales the boxes to the image).
 
     Built from a config by ``init_onnx_model`` (or ``tools/test.py CONFIG model.onnx``); see ``ONNXModel``.
     """
@@ -41,15 +45,42 @@ class ONNXDetector(ONNXModel):
                         f'expects {anchors * per_anchor} ({anchors} anchors x {per_anchor} {what}); export the '
                         f'checkpoint of this config, or use the config the file was exported from')
 
-    def network_outputs(self, inputs: torch.Tensor) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
-        """(class scores per level, box deltas per level), as the PyTorch detector's ``mode='tensor'``."""
+    def check_postprocess(self, settings: Dict) -> None:
+        head = self.host_model.bbox_head
+        check_settings(self.onnx_file, settings, detection_settings(head, head.test_cfg))
+
+    def network_outputs(self, inputs: torch.Tensor) -> Tuple:
+        """(class scores per level, box deltas per level), as the PyTorch detector's ``mode='tensor'``; for a
+        post-processed file, the graph's (boxes, scores, labels) in network-input pixels."""
         outputs = [torch.from_numpy(array) for array in self.forward_network(inputs.cpu().numpy())]
+        if self.postprocess is not None:
+            return tuple(outputs)
         levels = len(outputs) // 2
         return outputs[:levels], outputs[levels:]
 
     def predict(self, inputs: torch.Tensor, data_samples: Optional[list]) -> list:
+        if self.postprocess is not None:
+            return self.host_model.add_pred_to_datasample(data_samples, self.graph_detections(inputs, data_samples))
         cls_scores, bbox_preds = self.network_outputs(inputs)
         head = self.host_model.bbox_head
         results = head.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=[s.metainfo for s in data_samples],
                                        rescale=True)
         return self.host_model.add_pred_to_datasample(data_samples, results)
+
+    def graph_detections(self, inputs: torch.Tensor, data_samples: list) -> List[InstanceData]:
+        """The post-processed graph's detections, rescaled to the original images as the host's
+        ``_bbox_post_process`` rescales them (boxes divided by ``scale_factor``)."""
+        boxes, scores, labels = self.network_outputs(inputs)
+        results = []
+        for i, sample in enumerate(data_samples):
+            meta = sample.metainfo
+            if tuple(meta['img_shape'][:2]) != self.input_size:
+                # The graph clips boxes to the input size; the host clips them to img_shape.
+                raise ValueError(f'{self.onnx_file} post-processes {self.input_size[0]}x{self.input_size[1]} '
+                                 f'images, but an image of img_shape {tuple(meta["img_shape"][:2])} reached it; use '
+                                 f'a pipeline that resizes to the input size, or a file without postprocess')
+            found = labels[i] >= 0
+            results.append(InstanceData(
+                bboxes=scale_boxes(boxes[i][found], [1 / s for s in meta['scale_factor']]),
+                scores=scores[i][found], labels=labels[i][found]))
+        return results

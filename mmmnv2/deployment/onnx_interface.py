@@ -12,6 +12,8 @@ SEG_OUTPUT_NAME = 'seg_logits'
 # Metadata the exporter writes into the ONNX file and the runners read back.
 META_HOST = 'mmmnv2_host'
 META_DATASET_META = 'mmmnv2_dataset_meta'
+# The post-processing in the graph (``export_onnx(..., postprocess=True)``): JSON of its settings; absent: network only.
+META_POSTPROCESS = 'mmmnv2_postprocess'
 
 
 def output_names(outputs: NetworkOutputs) -> Tuple[str, ...]:

@@ -9,7 +9,7 @@ from mmengine.model import BaseModel
 from mmengine.registry import MODELS
 
 from .backends import check_backend, open_session
-from .onnx_interface import META_DATASET_META, META_HOST
+from .onnx_interface import META_DATASET_META, META_HOST, META_POSTPROCESS
 
 ForwardResults = Union[List, Tuple[torch.Tensor, ...], torch.Tensor]
 
@@ -40,6 +40,9 @@ class ONNXModel(BaseModel):
             raise ValueError(f'{onnx_file} was exported from a {self.metadata[META_HOST]} model, but the config is '
                              f'{host}')
         self.file_dataset_meta: Dict = json.loads(self.metadata.get(META_DATASET_META, '{}'))
+        # The post-processing in the graph (export_onnx(..., postprocess=True)); None: the graph is the network only.
+        self.postprocess: Optional[Dict] = (json.loads(self.metadata[META_POSTPROCESS])
+                                            if META_POSTPROCESS in self.metadata else None)
         shape = self.session.input_shape  # [batch, 3, height, width]; None where dynamic
         self.input_size = (int(input_size[0]), int(input_size[1]))
         if tuple(shape[2:]) != self.input_size:
@@ -49,11 +52,18 @@ class ONNXModel(BaseModel):
         self.output_names = list(self.session.output_shapes)
         # The host model, without weights: its heads hold the post-processing (anchors, coder, NMS, resizing).
         self.host_model = MODELS.build(model)
-        self.check_output_channels({name: shape[1] for name, shape in self.session.output_shapes.items()})
+        if self.postprocess is None:
+            self.check_output_channels({name: shape[1] for name, shape in self.session.output_shapes.items()})
+        else:
+            self.check_postprocess(self.postprocess)
 
     def check_output_channels(self, channels: Dict[str, Optional[int]]) -> None:
         """Refuse a file whose outputs do not have the channels the config's head post-processes (an ONNX file
         of another class count would otherwise give wrong results, or fail deep in the post-processing)."""
+        raise NotImplementedError
+
+    def check_postprocess(self, settings: Dict) -> None:
+        """Refuse a post-processed file whose post-processing is not the config's (``onnx_postprocess``)."""
         raise NotImplementedError
 
     def init_weights(self) -> None:
@@ -73,15 +83,19 @@ class ONNXModel(BaseModel):
         finally:
             torch.set_num_threads(threads)
 
-    def forward_network(self, inputs: np.ndarray) -> List[np.ndarray]:
-        """Run the ONNX graph on a float32 NCHW batch; one array per graph output (in ``output_names`` order)."""
+    def forward_network(self, inputs: np.ndarray, extra_inputs: Optional[Dict[str, np.ndarray]] = None
+                        ) -> List[np.ndarray]:
+        """Run the ONNX graph on a float32 NCHW batch; one array per graph output (in ``output_names`` order).
+
+        ``extra_inputs``: the graph's other inputs by name (a post-processed segmentor's crop and output size).
+        """
         if tuple(inputs.shape[2:]) != self.input_size:
             raise ValueError(f'inputs of {inputs.shape[2]}x{inputs.shape[3]} reach the network, but '
                              f'{self.onnx_file} takes {self.input_size[0]}x{self.input_size[1]}')
         inputs = np.ascontiguousarray(inputs, dtype=np.float32)
         if self.batch_size is None or len(inputs) == self.batch_size:
-            return self.session.run(inputs)
-        runs = [self.session.run(inputs[i:i + 1]) for i in range(len(inputs))]
+            return self.session.run(inputs, extra_inputs)
+        runs = [self.session.run(inputs[i:i + 1], extra_inputs) for i in range(len(inputs))]
         return [np.concatenate(outputs) for outputs in zip(*runs)]
 
     def forward(self, inputs: torch.Tensor, data_samples: Optional[list] = None,

@@ -1,16 +1,26 @@
 """An exported Mobile DeepLabv3 (or any mmseg encoder-decoder) in onnxruntime or OpenVINO, returning SegDataSamples."""
 from typing import Dict, Optional, Sequence
 
+import numpy as np
 import torch
+from mmengine.structures import PixelData
 
 from ..registry import MODELS
 from .onnx_model import ONNXModel
+from .onnx_postprocess import (
+    SEG_CROP_NAME,
+    SEG_OUTPUT_SIZE_NAME,
+    check_settings,
+    crop_box,
+    segmentation_settings,
+)
 
 
 @MODELS.register_module()
 class ONNXSegmentor(ONNXModel):
     """Runs the network in onnxruntime or OpenVINO (``backend``); upsampling, cropping and argmax are the host
-    segmentor's.
+    segmentor's, or the graph's own for a file exported with ``postprocess=True`` (one image per run then: the
+    output size is the image's).
 
     Test images are padded to the file's fixed input size (as TF DeepLab pads to 513x513) and the padding is cropped
     from the logits, so an image larger than that size is refused: export with a larger ``--shape`` for those.
@@ -34,6 +44,9 @@ class ONNXSegmentor(ONNXModel):
                              f'decode head has {head.out_channels} (num_classes={head.num_classes}); export the '
                              f'checkpoint of this config, or use the config the file was exported from')
 
+    def check_postprocess(self, settings: Dict) -> None:
+        check_settings(self.onnx_file, settings, segmentation_settings(self.host_model))
+
     def network_outputs(self, inputs: torch.Tensor) -> torch.Tensor:
         """The decode head's logits, as the PyTorch segmentor's ``mode='tensor'``.
 
@@ -46,6 +59,26 @@ class ONNXSegmentor(ONNXModel):
     def predict(self, inputs: torch.Tensor, data_samples: Optional[list]) -> list:
         if data_samples is None:
             raise ValueError('ONNXSegmentor.predict needs the data samples (image sizes and padding)')
+        if self.postprocess is not None:
+            return self.graph_label_maps(inputs, data_samples)
         batch_img_metas = [sample.metainfo for sample in data_samples]
         seg_logits = self.host_model.decode_head.predict_by_feat(self.network_outputs(inputs), batch_img_metas)
         return self.host_model.postprocess_result(seg_logits, data_samples)
+
+    def graph_label_maps(self, inputs: torch.Tensor, data_samples: list) -> list:
+        """The post-processed graph's label maps: per image, the padding cropped and the logits resized to
+        ``ori_shape`` in the graph; set as ``pred_sem_seg`` (int64, as the host's argmax), without ``seg_logits``."""
+        for i, sample in enumerate(data_samples):
+            meta = sample.metainfo
+            if meta.get('flip', False):
+                raise ValueError(f'{self.onnx_file} post-processes in the graph, which does not undo test-time '
+                                 f'flips; use a file exported without postprocess for flip augmentation')
+            padded = tuple(meta.get('pad_shape', meta['img_shape'])[:2])
+            if padded != self.input_size:
+                raise ValueError(f'{self.onnx_file} post-processes {self.input_size[0]}x{self.input_size[1]} inputs, '
+                                 f'but an image padded to {padded} reached it')
+            extra = {SEG_CROP_NAME: np.array(crop_box(meta, self.input_size), dtype=np.int64),
+                     SEG_OUTPUT_SIZE_NAME: np.array(meta['ori_shape'][:2], dtype=np.int64)}
+            labels, = self.forward_network(inputs[i:i + 1].cpu().numpy(), extra)
+            sample.set_data({'pred_sem_seg': PixelData(data=torch.from_numpy(labels[0]).long())})
+        return data_samples

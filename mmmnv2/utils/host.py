@@ -44,6 +44,8 @@ class Host:
     head: str  # the model config's key of the head that predicts the classes
     data_sample: str  # the host's data sample class, 'module.Class'
     metric: str  # key of the main metric the host's evaluator logs for our configs
+    metric_name: str  # that metric, as a reader knows it
+    metric_to_percent: float  # factor from the logged value to percent (COCO logs fractions, MMSeg percent)
     post_processing: str  # what runs after the network at test time
     onnx_runner: str  # registered type of the ONNX Runtime model that returns the host's data samples
     benchmark_peer: str  # the closest model the host ships (neither is the paper's model)
@@ -56,13 +58,15 @@ class Host:
 HOSTS: Dict[str, Host] = {
     'mmdet': Host(
         scope='mmdet', task='detection', head='bbox_head', data_sample='mmdet.structures.DetDataSample',
-        metric='coco/bbox_mAP_50', post_processing='box decoding + NMS', onnx_runner='mmmnv2.ONNXDetector',
+        metric='coco/bbox_mAP_50', metric_name='bbox mAP@0.5', metric_to_percent=100.0,
+        post_processing='box decoding + NMS', onnx_runner='mmmnv2.ONNXDetector',
         benchmark_peer='mmdet::ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py', benchmark_batch_size=8,
         benchmark_image_size=(480, 640),  # (height, width) of a typical COCO image; the test pipeline resizes it
         apply_show_dir=_mmdet_show_dir, apply_out=_mmdet_out),
     'mmseg': Host(
         scope='mmseg', task='segmentation', head='decode_head', data_sample='mmseg.structures.SegDataSample',
-        metric='mIoU', post_processing='resize to the image + argmax', onnx_runner='mmmnv2.ONNXSegmentor',
+        metric='mIoU', metric_name='mIoU', metric_to_percent=1.0,
+        post_processing='resize to the image + argmax', onnx_runner='mmmnv2.ONNXSegmentor',
         benchmark_peer='mmseg::mobilenet_v2/mobilenet-v2-d8_deeplabv3_4xb4-160k_ade20k-512x512.py',
         benchmark_batch_size=4, benchmark_image_size=None,
         apply_show_dir=_mmseg_show_dir, apply_out=_mmseg_out),

@@ -11,8 +11,9 @@ configs themselves are run as written otherwise, apart from what keeps the runs 
 iterations, loader workers, and smaller inputs where a config's are large (RetinaNet's 1333x800 resize becomes
 256x256, Mobile DeepLabv3's 512 crop and 512 / 513 / 257 padding 128 on 64-pixel images).
 
-The four tool runs share one Python process per config (``toy_runs.run_tools_in_one_process``): on two cores,
-starting Python with torch and the hosts four times would cost more than the runs themselves.
+The tool runs of every config share one Python process (``toy_runs.run_tools_in_one_process``): on two cores,
+starting Python with torch and the hosts costs several seconds a run, more than most runs themselves. Each config's
+test checks its own runs' exit status and output.
 """
 import glob
 import os
@@ -140,44 +141,81 @@ def short_run_options(cfg: Config, data_root: str, coco: bool) -> list:
     return options
 
 
-@pytest.mark.parametrize('config', CONFIGS, ids=[osp.relpath(c, osp.join(REPO, 'configs')) for c in CONFIGS])
-def test_config_trains_resumes_and_tests_through_both_toolsets(config, local_imagenet_checkpoint, tmp_path,
-                                                               request):
-    cfg = Config.fromfile(config)
+def data_root_of(config: str, cfg: Config, request) -> str:
+    """The data set a config runs on here (a fixture's value; skips or fails as that fixture does)."""
     name = osp.basename(config)
-    coco = '_coco' in name
-    if coco:
-        data_root = request.getfixturevalue('coco_mini')
-    elif '_voc12' in name:
-        data_root = request.getfixturevalue('voc_layout')
-    elif 'toyshapes' in name:
-        data_root = request.getfixturevalue('toy_det' if cfg.default_scope == 'mmdet' else 'toy_seg')
-    else:
-        pytest.fail(f'no test data for {name}: add its data set to this test')
-    options = short_run_options(cfg, data_root, coco)
+    if '_coco' in name:
+        return request.getfixturevalue('coco_mini')
+    if '_voc12' in name:
+        return request.getfixturevalue('voc_layout')
+    if 'toyshapes' in name:
+        return request.getfixturevalue('toy_det' if cfg.default_scope == 'mmdet' else 'toy_seg')
+    pytest.fail(f'no test data for {name}: add its data set to this test')
+
+
+def tool_invocations(config: str, data_root: str, local_imagenet_checkpoint: str, tmp_path: str) -> list:
+    """The four tool runs of one config: our train, the host's train --resume, the host's test, our test."""
+    cfg = Config.fromfile(config)
+    options = short_run_options(cfg, data_root, '_coco' in osp.basename(config))
     if pretrained_checkpoint(cfg):
         options.append(f'model.backbone.init_cfg.checkpoint={local_imagenet_checkpoint}')
     by_epoch = cfg.train_cfg.get('type') == 'EpochBasedTrainLoop'
     length = 'max_epochs' if by_epoch else 'max_iters'
-    work_dir = str(tmp_path / 'work')
+    work_dir = osp.join(tmp_path, 'work')
     last = osp.join(work_dir, 'epoch_2.pth' if by_epoch else 'iter_3.pth')
     tta = ['--tta'] if 'tta_model' in cfg else []
-    runs = [
+    return [
         ['tools/train.py', config, '--work-dir', work_dir, '--cfg-options', *options,
          f'train_cfg.{length}={1 if by_epoch else 2}', f'train_cfg.val_interval={1 if by_epoch else 2}'],
         [host_tool(cfg, 'train'), config, '--work-dir', work_dir, '--resume', '--cfg-options', *options,
          f'train_cfg.{length}={2 if by_epoch else 3}', 'train_cfg.val_interval=100'],
-        [host_tool(cfg, 'test'), config, last, '--work-dir', str(tmp_path / 'host_test'), '--cfg-options', *options],
-        ['tools/test.py', config, last, '--work-dir', str(tmp_path / 'our_test'), *tta, '--cfg-options', *options],
+        [host_tool(cfg, 'test'), config, last, '--work-dir', osp.join(tmp_path, 'host_test'), '--cfg-options',
+         *options],
+        ['tools/test.py', config, last, '--work-dir', osp.join(tmp_path, 'our_test'), *tta, '--cfg-options', *options],
     ]
-    log = run_tools_in_one_process(runs)
+
+
+@pytest.fixture(scope='module')
+def tool_runs(request, local_imagenet_checkpoint, tmp_path_factory) -> dict:
+    """config -> its four tool runs (``toy_runs.ToolRun``), or the skip / failure of its data fixture; for every
+    config this session tests, all in one Python process."""
+    selected = sorted({item.callspec.params['config'] for item in request.session.items
+                       if item.originalname == 'test_config_trains_resumes_and_tests_through_both_toolsets'})
+    runs, invocations = {}, {}
+    for config in selected:
+        try:
+            data_root = data_root_of(config, Config.fromfile(config), request)
+        except (pytest.skip.Exception, pytest.fail.Exception) as outcome:  # no data: the config's test says so
+            runs[config] = outcome
+            continue
+        tmp_path = str(tmp_path_factory.mktemp(osp.splitext(osp.basename(config))[0][:40]))
+        invocations[config] = tool_invocations(config, data_root, local_imagenet_checkpoint, tmp_path)
+    results = iter(run_tools_in_one_process([args for group in invocations.values() for args in group]))
+    for config, group in invocations.items():
+        runs[config] = [next(results) for _ in group]
+    return runs
+
+
+@pytest.mark.parametrize('config', CONFIGS, ids=[osp.relpath(c, osp.join(REPO, 'configs')) for c in CONFIGS])
+def test_config_trains_resumes_and_tests_through_both_toolsets(config, tool_runs):
+    runs = tool_runs[config]
+    if isinstance(runs, pytest.skip.Exception):
+        pytest.skip(str(runs))
+    if isinstance(runs, pytest.fail.Exception):
+        pytest.fail(str(runs))
+    log = ''.join(run.check() for run in runs)
+    train = runs[0].args
+    work_dir = train[train.index('--work-dir') + 1]
+    by_epoch = Config.fromfile(config).train_cfg.get('type') == 'EpochBasedTrainLoop'
     first = osp.join(work_dir, 'epoch_1.pth' if by_epoch else 'iter_2.pth')
+    last = osp.join(work_dir, 'epoch_2.pth' if by_epoch else 'iter_3.pth')
     assert osp.exists(first) and osp.exists(last), log[-3000:]
-    assert re.search(r'resumed epoch: \d+, iter: \d+', log), log[-3000:]
+    assert re.search(r'resumed epoch: \d+, iter: \d+', runs[1].output), runs[1].output[-3000:]
     # validation during training, then both test tools, each over its one image (an untrained detector may have
     # nothing above its score threshold, so CocoMetric reports no number: the loops' own lines are counted)
-    assert len(re.findall(r'\(val\) (?:\[\d+\])?\[1/1\]', log)) >= 1, log[-3000:]
-    assert len(re.findall(r'\(test\) \[1/1\]', log)) >= 2, log[-3000:]
+    assert re.search(r'\(val\) (?:\[\d+\])?\[1/1\]', runs[0].output), runs[0].output[-3000:]
+    for run in runs[2:]:
+        assert re.search(r'\(test\) \[1/1\]', run.output), run.output[-3000:]
 
 
 @pytest.mark.parametrize('config', CONFIGS, ids=[osp.relpath(c, osp.join(REPO, 'configs')) for c in CONFIGS])

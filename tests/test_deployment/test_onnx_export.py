@@ -13,7 +13,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from torch import nn
-from toy_runs import DET_CONFIG, REPO, SEG_CONFIG, run_tool
+from toy_runs import DET_CONFIG, REPO, SEG_CONFIG, run_tool_in_process
 
 from mmmnv2.apis import init_model
 from mmmnv2.deployment import (
@@ -95,11 +95,28 @@ def toy_batch(config: str, root: str, task: str, count: int = 4) -> dict:
     return pseudo_collate([dataset[i] for i in range(count)])
 
 
-def test_detector_runner_gives_the_pytorch_detections(tmp_path):
+@pytest.fixture(scope='module')
+def det_toy_export(tmp_path_factory):
+    """(toy SSDLite with randomised weights, its ONNX file with a dynamic batch): one export for the tests that
+    only read the file (an export takes seconds)."""
+    tmp_path = tmp_path_factory.mktemp('det_toy_export')
     checkpoint = str(tmp_path / 'model.pth')
     model = randomised_checkpoint(DET_CONFIG, checkpoint)
-    cfg = Config.fromfile(DET_CONFIG)
-    runner = init_onnx_model(cfg, export_onnx(cfg, checkpoint, str(tmp_path / 'model.onnx'), dynamic_batch=True))
+    return model, export_onnx(DET_CONFIG, checkpoint, str(tmp_path / 'model.onnx'), dynamic_batch=True)
+
+
+@pytest.fixture(scope='module')
+def seg_toy_export(tmp_path_factory):
+    """(toy Mobile DeepLabv3 with randomised weights, its ONNX file): one export for the tests that only read it."""
+    tmp_path = tmp_path_factory.mktemp('seg_toy_export')
+    checkpoint = str(tmp_path / 'model.pth')
+    model = randomised_checkpoint(SEG_CONFIG, checkpoint)
+    return model, export_onnx(SEG_CONFIG, checkpoint, str(tmp_path / 'model.onnx'))
+
+
+def test_detector_runner_gives_the_pytorch_detections(det_toy_export, tmp_path):
+    model, onnx_file = det_toy_export
+    runner = init_onnx_model(Config.fromfile(DET_CONFIG), onnx_file)
     assert input_shape(runner.onnx_file)[0] == 'batch'
     data = toy_batch(DET_CONFIG, str(tmp_path / 'data'), 'det')
     with torch.no_grad():
@@ -117,11 +134,9 @@ def test_detector_runner_gives_the_pytorch_detections(tmp_path):
         assert distances[:10].min(1).values.max() < 0.5 and distances[:, :10].min(0).values.max() < 0.5
 
 
-def test_segmentor_runner_gives_the_pytorch_label_maps(tmp_path):
-    checkpoint = str(tmp_path / 'model.pth')
-    model = randomised_checkpoint(SEG_CONFIG, checkpoint)
-    cfg = Config.fromfile(SEG_CONFIG)
-    runner = init_onnx_model(cfg, export_onnx(cfg, checkpoint, str(tmp_path / 'model.onnx')))
+def test_segmentor_runner_gives_the_pytorch_label_maps(seg_toy_export, tmp_path):
+    model, onnx_file = seg_toy_export
+    runner = init_onnx_model(Config.fromfile(SEG_CONFIG), onnx_file)
     data = toy_batch(SEG_CONFIG, str(tmp_path / 'data'), 'seg')
     with torch.no_grad():
         expected = model.test_step(data)
@@ -133,12 +148,9 @@ def test_segmentor_runner_gives_the_pytorch_label_maps(tmp_path):
         assert relative_difference(e.seg_logits.data, a.seg_logits.data) < TOLERANCE
 
 
-def test_segmentor_runner_pads_smaller_images_and_refuses_larger(tmp_path):
-    checkpoint = str(tmp_path / 'model.pth')
-    model = randomised_checkpoint(SEG_CONFIG, checkpoint)
-    cfg = Config.fromfile(SEG_CONFIG)
-    onnx_file = export_onnx(cfg, checkpoint, str(tmp_path / 'model.onnx'))
-    runner = init_onnx_model(cfg, onnx_file)
+def test_segmentor_runner_pads_smaller_images_and_refuses_larger(seg_toy_export):
+    _, onnx_file = seg_toy_export
+    runner = init_onnx_model(Config.fromfile(SEG_CONFIG), onnx_file)
     from mmseg.structures import SegDataSample
     small = {'inputs': [torch.randint(0, 255, (3, 150, 170), dtype=torch.uint8)],
              'data_samples': [SegDataSample(metainfo=dict(ori_shape=(150, 170), img_shape=(150, 170)))]}
@@ -149,7 +161,6 @@ def test_segmentor_runner_pads_smaller_images_and_refuses_larger(tmp_path):
              'data_samples': [SegDataSample(metainfo=dict(ori_shape=(200, 170), img_shape=(200, 170)))]}
     with pytest.raises(ValueError, match='200x192.*192x192'):
         runner.test_step(large)
-    del model
 
 
 def test_runner_refuses_a_file_of_another_input_size(tmp_path):
@@ -162,10 +173,8 @@ def test_runner_refuses_a_file_of_another_input_size(tmp_path):
         init_onnx_model(DET_CONFIG, onnx_file)
 
 
-def test_runner_refuses_a_file_of_the_other_task(tmp_path):
-    checkpoint = str(tmp_path / 'model.pth')
-    randomised_checkpoint(SEG_CONFIG, checkpoint)
-    onnx_file = export_onnx(Config.fromfile(SEG_CONFIG), checkpoint, str(tmp_path / 'model.onnx'))
+def test_runner_refuses_a_file_of_the_other_task(seg_toy_export):
+    _, onnx_file = seg_toy_export
     with pytest.raises(ValueError, match='exported from a mmseg model, but the config is mmdet'):
         init_onnx_model(DET_CONFIG, onnx_file)
 
@@ -227,11 +236,14 @@ def test_missing_runtime_says_how_to_install(tmp_path, monkeypatch):
         init_onnx_model(SEG_CONFIG, onnx_file, backend='openvino')
 
 
-def test_export_tool_writes_and_verifies(tmp_path):
+def test_export_tool_writes_and_verifies(tmp_path, monkeypatch, capsys):
     checkpoint = str(tmp_path / 'model.pth')
     randomised_checkpoint(SEG_CONFIG, checkpoint)
-    result = run_tool('tools/deployment/pytorch2onnx.py', SEG_CONFIG, checkpoint, '--dynamic-batch', '--verify')
+    capsys.readouterr()
+    # in this process (the tool as a separate process is run by the e2e and README tests)
+    run_tool_in_process(monkeypatch, 'deployment/pytorch2onnx.py', [SEG_CONFIG, checkpoint, '--dynamic-batch',
+                                                                     '--verify'])
     assert osp.exists(tmp_path / 'model.onnx') and input_shape(str(tmp_path / 'model.onnx'))[0] == 'batch'
-    difference = float(result.stdout.strip().split()[-1])
+    difference = float(capsys.readouterr().out.strip().split()[-1])
     assert 0 <= difference < TOLERANCE
     assert np.isfinite(difference)

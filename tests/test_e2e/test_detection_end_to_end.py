@@ -14,7 +14,9 @@ import torch
 from mmengine.config import Config
 from toy_runs import DET_CONFIG as CONFIG
 from toy_runs import det_data_options as data_options
-from toy_runs import reported, run_tool, scalars, untrained_checkpoint
+from toy_runs import logged_metrics, reported, run_tool, scalars, work_dir_of
+
+from mmmnv2.utils import HOSTS
 
 LEARNED_MAP50 = 0.5  # threshold the toy model must reach; an untrained one scores ~0
 UNTRAINED_MAP50 = 0.05
@@ -33,32 +35,30 @@ def test_toy_detector_learns(trained_detector):
     assert val[-1]['coco/bbox_mAP_50'] >= LEARNED_MAP50, val
 
 
-def test_test_tool_reproduces_final_validation(trained_detector, det_toy_data, tmp_path):
+def test_test_tool_reproduces_final_validation(trained_detector, det_tool_runs):
     final = final_map50(trained_detector)
-    out = str(tmp_path / 'predictions.pkl')
-    result = run_tool('tools/test.py', CONFIG, osp.join(trained_detector, 'iter_600.pth'), '--work-dir', str(tmp_path),
-                      '--out', out, '--show-dir', 'pictures', '--cfg-options', *data_options(det_toy_data))
-    assert reported(METRIC, result.stdout + result.stderr) == pytest.approx(final, abs=1e-3)
-    with open(out, 'rb') as f:
+    run = det_tool_runs['test']
+    assert reported(METRIC, run.check()) == pytest.approx(final, abs=1e-3)
+    with open(osp.join(work_dir_of(run), 'predictions.pkl'), 'rb') as f:
         predictions = pickle.load(f)
     assert len(predictions) == 32 and 'pred_instances' in predictions[0]
-    assert len(glob.glob(str(tmp_path / '*' / 'pictures' / '*.jpg'))) == 32
+    assert len(glob.glob(osp.join(work_dir_of(run), '*', 'pictures', '*.jpg'))) == 32
 
 
-def test_untrained_detector_scores_near_zero(det_toy_data, tmp_path):
-    checkpoint = untrained_checkpoint(CONFIG, str(tmp_path / 'untrained.pth'))
-    result = run_tool('tools/test.py', CONFIG, checkpoint, '--work-dir', str(tmp_path),
-                      '--cfg-options', *data_options(det_toy_data))
-    assert reported(METRIC, result.stdout + result.stderr) < UNTRAINED_MAP50
+def test_host_record_names_the_logged_metric_and_its_scale(det_tool_runs):
+    """``HOSTS['mmdet']``, which the main job's results table reads, names this metric and its unit."""
+    host = HOSTS['mmdet']
+    assert (host.metric, host.metric_to_percent) == (METRIC, 100.0)  # COCO metrics are fractions
+    assert LEARNED_MAP50 * 100 <= logged_metrics(det_tool_runs['test'])[host.metric] * host.metric_to_percent <= 100
 
 
-def test_mmdetection_test_tool_and_inferencer_run_our_config(trained_detector, det_toy_data, tmp_path):
-    import mmdet
-    host_test = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools', 'test.py')
+def test_untrained_detector_scores_near_zero(det_tool_runs):
+    assert reported(METRIC, det_tool_runs['untrained'].check()) < UNTRAINED_MAP50
+
+
+def test_mmdetection_test_tool_and_inferencer_run_our_config(trained_detector, det_toy_data, det_tool_runs, tmp_path):
     final = final_map50(trained_detector)
-    result = run_tool(host_test, CONFIG, osp.join(trained_detector, 'iter_600.pth'), '--work-dir', str(tmp_path),
-                      '--cfg-options', *data_options(det_toy_data))
-    assert reported(METRIC, result.stdout + result.stderr) == pytest.approx(final, abs=1e-3)
+    assert reported(METRIC, det_tool_runs['host_test'].check()) == pytest.approx(final, abs=1e-3)
 
     from mmdet.apis import DetInferencer
     inferencer = DetInferencer(model=CONFIG, weights=osp.join(trained_detector, 'iter_600.pth'), device='cpu',

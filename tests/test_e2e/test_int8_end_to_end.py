@@ -38,19 +38,22 @@ METRIC = {'det': 'coco/bbox_mAP_50', 'seg': 'mIoU'}
 
 
 @pytest.fixture(scope='module')
-def toy(request, tmp_path_factory):
-    """task -> (config, data options, fp32 ONNX file of the trained toy model), exported once per task."""
+def toy(trained_detector, det_toy_data, trained_segmentor, seg_toy_data, tmp_path_factory):
+    """task -> (config, data options, fp32 ONNX file of the trained toy model), exported once per task.
+
+    The trained toys are arguments (not requested dynamically): the session trains them in the background and runs
+    these tests after the others (tests/conftest.py).
+    """
     exported = {}
 
     def get(task: str):
         if task not in exported:
             if task == 'det':
-                config, work_dir, checkpoint = DET_CONFIG, request.getfixturevalue('trained_detector'), 'iter_600.pth'
-                options = det_data_options(request.getfixturevalue('det_toy_data'))
+                config, work_dir, checkpoint = DET_CONFIG, trained_detector, 'iter_600.pth'
+                options = det_data_options(det_toy_data)
             else:
-                config, work_dir = SEG_CONFIG, request.getfixturevalue('trained_segmentor')
-                options, checkpoint = seg_data_options(request.getfixturevalue('seg_toy_data')), \
-                    f'iter_{SEG_MAX_ITERS}.pth'
+                config, work_dir = SEG_CONFIG, trained_segmentor
+                options, checkpoint = seg_data_options(seg_toy_data), f'iter_{SEG_MAX_ITERS}.pth'
             onnx_file = str(tmp_path_factory.mktemp(f'{task}_onnx') / 'model.onnx')
             export_onnx(config, osp.join(work_dir, checkpoint), onnx_file)
             exported[task] = config, options, onnx_file

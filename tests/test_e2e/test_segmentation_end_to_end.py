@@ -11,11 +11,11 @@ import re
 
 import pytest
 import torch
-from toy_runs import SEG_CONFIG as CONFIG
 from toy_runs import SEG_INTERRUPTED_AT as INTERRUPTED_AT
 from toy_runs import SEG_MAX_ITERS as MAX_ITERS
-from toy_runs import reported, run_tool, scalars, untrained_checkpoint
-from toy_runs import seg_data_options as data_options
+from toy_runs import logged_metrics, reported, scalars, work_dir_of
+
+from mmmnv2.utils import HOSTS
 
 LEARNED_MIOU = 50.0  # threshold the toy model must reach
 UNTRAINED_MIOU = 30.0  # measured ~11; predicting background everywhere would score ~21
@@ -47,32 +47,30 @@ def test_toy_segmentor_learns(trained_segmentor):
     assert records[-1]['mIoU'] >= LEARNED_MIOU, records
 
 
-def test_test_tool_reproduces_final_validation(trained_segmentor, seg_toy_data, tmp_path):
-    work_dir = trained_segmentor
-    final = val_records(work_dir)[-1]['mIoU']
-    out = str(tmp_path / 'label_maps')
-    result = run_tool('tools/test.py', CONFIG, osp.join(work_dir, f'iter_{MAX_ITERS}.pth'), '--work-dir',
-                      str(tmp_path), '--out', out, '--cfg-options', *data_options(seg_toy_data))
-    assert reported('mIoU', result.stdout + result.stderr) == pytest.approx(final, abs=0.01)
+def test_test_tool_reproduces_final_validation(trained_segmentor, seg_toy_data, seg_tool_runs):
+    final = val_records(trained_segmentor)[-1]['mIoU']
+    run = seg_tool_runs['test']
+    assert reported('mIoU', run.check()) == pytest.approx(final, abs=0.01)
     with open(osp.join(seg_toy_data, 'ImageSets', 'Segmentation', 'val.txt')) as f:
         num_val = len(f.read().split())
-    assert len(glob.glob(osp.join(out, '*.png'))) == num_val
+    assert len(glob.glob(osp.join(work_dir_of(run), 'label_maps', '*.png'))) == num_val
 
 
-def test_tta_runs_the_configs_scales_and_flips(trained_segmentor, seg_toy_data, tmp_path):
-    work_dir = trained_segmentor
-    single = val_records(work_dir)[-1]['mIoU']  # the same checkpoint without TTA (reproduced by the test above)
-    result = run_tool('tools/test.py', CONFIG, osp.join(work_dir, f'iter_{MAX_ITERS}.pth'), '--tta', '--work-dir',
-                      str(tmp_path), '--cfg-options', *data_options(seg_toy_data))
-    tta = reported('mIoU', result.stdout + result.stderr)
+def test_tta_runs_the_configs_scales_and_flips(trained_segmentor, seg_tool_runs):
+    single = val_records(trained_segmentor)[-1]['mIoU']  # the same checkpoint without TTA (reproduced above)
+    tta = reported('mIoU', seg_tool_runs['tta'].check())
     assert tta >= LEARNED_MIOU
     # The scales and flips ran: averaging them changes the predictions, so the mIoU is not the single pass's (which
     # the test above reproduces with the same checkpoint to 0.01).
     assert tta != pytest.approx(single, abs=0.01), (tta, single)
 
 
-def test_untrained_segmentor_scores_far_below(seg_toy_data, tmp_path):
-    checkpoint = untrained_checkpoint(CONFIG, str(tmp_path / 'untrained.pth'))
-    result = run_tool('tools/test.py', CONFIG, checkpoint, '--work-dir', str(tmp_path),
-                      '--cfg-options', *data_options(seg_toy_data))
-    assert reported('mIoU', result.stdout + result.stderr) < UNTRAINED_MIOU
+def test_host_record_names_the_logged_metric_and_its_scale(seg_tool_runs):
+    """``HOSTS['mmseg']``, which the main job's results table reads, names this metric and its unit."""
+    host = HOSTS['mmseg']
+    assert (host.metric, host.metric_to_percent) == ('mIoU', 1.0)  # MMSegmentation's IoUMetric logs percent
+    assert LEARNED_MIOU <= logged_metrics(seg_tool_runs['test'])[host.metric] * host.metric_to_percent <= 100
+
+
+def test_untrained_segmentor_scores_far_below(seg_tool_runs):
+    assert reported('mIoU', seg_tool_runs['untrained'].check()) < UNTRAINED_MIOU

@@ -10,8 +10,7 @@ import re
 import pytest
 import torch
 from mmengine.config import Config
-from tools_in_process import run_tool_in_process
-from toy_runs import DET_CONFIG, SEG_CONFIG, det_data_options, untrained_checkpoint
+from toy_runs import DET_CONFIG, SEG_CONFIG, det_data_options, run_tool_in_process, untrained_checkpoint
 
 from mmmnv2.apis import init_model
 from mmmnv2.datasets import generate_detection

@@ -1,13 +1,19 @@
-"""tools/analysis_tools/benchmark.py: every figure for ours and the peer, and an optimisation that changes nothing.
+"""tools/analysis_tools/benchmark.py: every figure for ours and the peer, and an optimisation that changes nothing;
+``--suite deploy``: every runtime, the floor against a FLOP count of the exported graph, LiteRT on Google's file and
+the label-map agreement on real photos, the targets and the JSON / Markdown / PNG reports.
 
 Timings are not checked (the machine is shared); the runs use the fewest repeats that produce every row.
 """
 import copy
 import json
+import os
+import statistics
 import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib.image
+import numpy as np
 import pytest
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -22,6 +28,7 @@ from mmmnv2.analysis.benchmark import (
     markdown_table,
     run_benchmark,
 )
+from mmmnv2.analysis.deploy_benchmark import FIGURES, README_BEGIN, README_END, RUNTIMES
 from mmmnv2.utils import HOSTS, drop_pretrained, optimize_for_inference
 
 DETECTION = 'configs/ssdlite/ssdlite_mobilenetv2_8xb24-600e_coco-320x320.py'
@@ -113,3 +120,164 @@ def test_config_of_an_unknown_task_is_refused(tmp_path):
     config.write_text("default_scope = 'mmpretrain'\nmodel = dict(type='ImageClassifier')\n")
     with pytest.raises(ValueError, match='default_scope'):
         run_benchmark(str(config))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# --suite deploy: every runtime, the floor, LiteRT on Google's file (one tiny run of the command line)
+
+DEPLOY_FAST = ['--threads', '1', '--warmup', '0', '--repeats', '1', '--min-repeats', '1', '--gemm-size', '512',
+               '--calibration-photos', '2', '--agreement-photos', '2']
+
+
+def shared_data_root() -> Path:
+    """Google's files and the real photos beside the checkout; CI must have them, elsewhere the test skips."""
+    root = Path(REPO).parent / 'shared' / 'data'
+    if not root.is_dir():
+        if os.environ.get('CI') == 'true':
+            pytest.fail(f'reference data folder {root} is missing; CI needs it')
+        pytest.skip(f'reference data folder {root} (Google\'s released models, real photos) is not present')
+    return root
+
+
+def onnx_conv_macs(onnx_file: str) -> int:
+    """Multiply-adds of the ONNX graph's convolutions and matrix products, from its inferred shapes: an independent
+    count of what ``count_macs`` counts on the PyTorch model (BN is folded into the convolutions in the file)."""
+    import onnx
+    model = onnx.shape_inference.infer_shapes(onnx.load(onnx_file))
+    shapes = {value.name: [d.dim_value for d in value.type.tensor_type.shape.dim]
+              for value in (*model.graph.value_info, *model.graph.output, *model.graph.input)}
+    shapes.update({init.name: list(init.dims) for init in model.graph.initializer})
+    total = 0
+    for node in model.graph.node:
+        if node.op_type == 'Conv':
+            weight = shapes[node.input[1]]  # (out, in / groups, kh, kw)
+            total += int(np.prod(shapes[node.output[0]])) * weight[1] * weight[2] * weight[3]
+        elif node.op_type in ('MatMul', 'Gemm'):
+            total += int(np.prod(shapes[node.output[0]])) * shapes[node.input[0]][-1]
+    return total
+
+
+def markdown_cells(markdown: str) -> dict:
+    """(model, figure) -> {column: cell} of the first table."""
+    lines = [line for line in markdown.splitlines() if line.startswith('| ')]
+    header = [cell.strip() for cell in lines[0].split('|')[1:-1]]
+    cells = {}
+    for line in lines[1:]:
+        row = [cell.strip() for cell in line.split('|')[1:-1]]
+        if row[0] == 'target':
+            break
+        cells[tuple(row[:2])] = dict(zip(header[2:], row[2:]))
+    return cells
+
+
+def test_deploy_suite_measures_every_runtime_and_writes_its_reports(tmp_path):
+    data_root = shared_data_root()
+    out_dir = tmp_path / 'deploy'
+    result = subprocess.run([sys.executable, 'tools/analysis_tools/benchmark.py', '--suite', 'deploy', '--out-dir',
+                             str(out_dir), '--models', 'google_dm05', '--data-root', str(data_root), *DEPLOY_FAST],
+                            cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((out_dir / 'deploy_benchmark.json').read_text())
+    markdown = (out_dir / 'deploy_benchmark.md').read_text()
+    assert markdown.strip() in result.stdout
+    entry = results['models']['google_dm05']
+    assert set(entry['figures']) == set(RUNTIMES), entry['unavailable']
+    assert entry['input_size'] == [257, 257]
+    assert entry['end_to_end_postprocessing'] == 'in the ONNX graph'  # fp32 and int8 networks, add_postprocess
+
+    # every figure the median of its samples, and printed as such
+    cells = markdown_cells(markdown)
+    for runtime, figures in entry['figures'].items():
+        for figure, label in FIGURES.items():
+            assert figures[figure] == statistics.median(figures[f'{figure}_samples']) > 0
+            assert cells[(entry['name'], label)][RUNTIMES[runtime][0]] == format_figure(figures[figure])
+    litert = results['litert']
+    assert litert['network'] == statistics.median(litert['network_samples']) > 0
+    assert cells[(entry['name'], 'network')]['LiteRT (Google\'s file)'] == format_figure(litert['network'])
+
+    # the floor: FLOPs = 2 x the multiply-adds of the exported graph's convolutions, over the higher peak
+    peak = results['peak']
+    assert peak['peak_gflops'] == max(peak['gemm_gflops'], peak['conv_gflops']) > 0
+    assert entry['macs'] == onnx_conv_macs(entry['onnx_file'])
+    assert entry['flops'] == 2 * entry['macs']
+    assert entry['floor_ms'] == pytest.approx(entry['flops'] / (peak['peak_gflops'] * 1e9) * 1e3, rel=1e-12)
+    assert cells[(entry['name'], 'network')]['floor'] == format_figure(entry['floor_ms'])
+
+    # label maps against LiteRT's float output on real photos not used for calibration
+    assert set(results['photos']['calibration']).isdisjoint(results['photos']['agreement'])
+    assert len(results['photos']['agreement']) == 2 and len(results['photos']['calibration']) == 2
+    assert 'pytorch' not in litert['agreement']  # its float parity with LiteRT is tested on its own
+    for runtime in [r for r in RUNTIMES if r != 'pytorch']:
+        per_photo = litert['agreement'][runtime]['per_photo']
+        assert list(per_photo) == results['photos']['agreement']
+        if RUNTIMES[runtime][1] == 'fp32':  # the converted float model is LiteRT's to float rounding
+            assert min(per_photo.values()) >= 0.999, runtime
+
+    # the targets, recomputed here from the figures
+    rows = {row['figure']: row for row in results['targets']}
+    fp32 = min(f['network'] for r, f in entry['figures'].items() if RUNTIMES[r][1] == 'fp32')
+    int8_runtime = min((r for r in entry['figures'] if RUNTIMES[r][1] == 'int8'),
+                       key=lambda r: entry['figures'][r]['network'])
+    expected = {
+        'Google DM0.5 converted, network: our best fp32 / LiteRT on Google\'s file': (fp32 / litert['network'], 0.85),
+        'Google DM0.5 converted, network: our best int8 / LiteRT on Google\'s file':
+            (entry['figures'][int8_runtime]['network'] / litert['network'], 0.4),
+        'Google DM0.5 fp32 network / machine floor': (fp32 / entry['floor_ms'], 1.5),
+    }
+    for figure, (measured, limit) in expected.items():
+        assert rows[figure]['measured'] == pytest.approx(measured, rel=1e-12)
+        assert rows[figure]['met'] == (measured <= limit)
+    agreement = rows['Google DM0.5 int8 (best int8 runtime) label maps = LiteRT float argmax, pixels']
+    assert agreement['measured'] == pytest.approx(np.mean(list(litert['agreement'][int8_runtime]['per_photo']
+                                                               .values())))
+    assert agreement['met'] == (agreement['measured'] >= 0.97)
+    assert rows['SSDLite network: best fp32 runtime / ONNX Runtime fp32']['met'] is None  # not in this run
+    table = [line for line in markdown.splitlines() if line.startswith('| ')]
+    for row in results['targets']:
+        line = next(line for line in table if line.startswith(f'| {row["figure"]} |'))
+        assert {True: '| met |', False: '| missed |', None: '| not measured |'}[row['met']] in line
+
+    png = matplotlib.image.imread(out_dir / 'deploy_benchmark.png')
+    assert png.ndim == 3 and png.shape[0] > 200 and png.shape[1] > 800
+
+    # the README's table comes back from the JSON file alone, into the README's block
+    readme = tmp_path / 'README.md'
+    readme.write_text(f'# Title\n\nbefore\n{README_BEGIN}\nold table\n{README_END}\nafter\n')
+    again = subprocess.run([sys.executable, 'tools/analysis_tools/benchmark.py', '--from-json',
+                            str(out_dir / 'deploy_benchmark.json'), '--readme', str(readme)],
+                           cwd=REPO, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.strip() == markdown.strip()
+    assert readme.read_text() == f'# Title\n\nbefore\n{README_BEGIN}\n{markdown.strip()}\n{README_END}\nafter\n'
+
+
+class ConstantSegmentor:
+    """Predicts class 0 everywhere: its agreement with LiteRT is the share of LiteRT's background pixels."""
+
+    def test_step(self, data: dict) -> list:
+        from mmengine.structures import PixelData
+        from mmseg.structures import SegDataSample
+        height, width = data['inputs'][0].shape[1:]
+        return [SegDataSample(pred_sem_seg=PixelData(data=torch.zeros(1, height, width, dtype=torch.int64)))]
+
+
+def test_label_agreement_counts_the_pixels_litert_labels_alike():
+    data_root = shared_data_root()
+    pytest.importorskip('ai_edge_litert', reason='ai-edge-litert (the "benchmark" extra) is not installed')
+    from mmmnv2.analysis.deploy_benchmark import CORAL_PHOTOS, LiteRTModel, label_agreement, square_rgb
+    tflite_file = str(data_root / 'tflite' / 'deeplabv3_257_mv_gpu.tflite')
+    photos = [str(data_root / 'images' / name) for name in CORAL_PHOTOS[:2]]
+    agreement = label_agreement(ConstantSegmentor(), lambda data: dict(inputs=torch.from_numpy(
+        data['img'].transpose(2, 0, 1).copy()), data_samples=None), LiteRTModel(tflite_file, 1), photos)
+    from ai_edge_litert.interpreter import Interpreter
+    interpreter = Interpreter(model_path=tflite_file, num_threads=1)
+    interpreter.allocate_tensors()
+    for path in photos:
+        image = square_rgb(path, 257)
+        interpreter.set_tensor(interpreter.get_input_details()[0]['index'],
+                               (image.astype(np.float32)[None] - 127.5) / 127.5)
+        interpreter.invoke()
+        labels = interpreter.get_tensor(interpreter.get_output_details()[0]['index'])[0].argmax(-1)
+        background = float((labels == 0).mean())
+        assert 0.05 < background < 0.999  # the photos show objects on a background
+        assert agreement[Path(path).name] == pytest.approx(background, abs=1e-12)

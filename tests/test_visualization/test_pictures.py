@@ -13,7 +13,7 @@ import torch
 from mmdet.structures import DetDataSample
 from mmengine.structures import InstanceData, PixelData
 from mmseg.structures import SegDataSample
-from toy_runs import DET_CONFIG, SEG_CONFIG, det_data_options, seg_data_options
+from toy_runs import DET_CONFIG, SEG_CONFIG, SEG_MAX_ITERS, det_data_options, seg_data_options
 
 from mmmnv2.visualization import draw_sample, save_dataset_pictures
 from mmmnv2.visualization.pictures import TITLE_HEIGHT
@@ -95,33 +95,32 @@ def dark_fraction(image: np.ndarray) -> float:
     return float((image.max(axis=-1) < 40).mean())
 
 
-@pytest.mark.parametrize('task', ['det', 'seg'])
-def test_pictures_of_trained_toy_models_are_not_mostly_black(task, request, tmp_path):
+def check_pictures_not_darker_than_images(config: str, checkpoint: str, options: list, images: str, out: str) -> None:
     """Each picture's panels are about as bright as the image they show (the hosts' segmentation overlay was not)."""
     from mmengine.config import Config
 
     from mmmnv2.apis import init_model
 
-    if task == 'det':
-        config, work_dir, data = DET_CONFIG, request.getfixturevalue('trained_detector'), \
-            request.getfixturevalue('det_toy_data')
-        options, checkpoint = det_data_options(data), 'iter_600.pth'
-    else:
-        config, work_dir, data = SEG_CONFIG, request.getfixturevalue('trained_segmentor'), \
-            request.getfixturevalue('seg_toy_data')
-        options = seg_data_options(data)
-        checkpoint = f'iter_{Config.fromfile(SEG_CONFIG).train_cfg.max_iters}.pth'
     cfg = Config.fromfile(config)
     cfg.merge_from_dict(dict(option.split('=', 1) for option in options))
-    paths = save_dataset_pictures(init_model(cfg, osp.join(work_dir, checkpoint), 'cpu'), str(tmp_path),
-                                  max_images=6)
+    paths = save_dataset_pictures(init_model(cfg, checkpoint, 'cpu'), out, max_images=6)
     assert len(paths) == 6
     for path in paths:
         picture = cv2.imread(path)[..., ::-1]
-        source = cv2.imread(osp.join(data, 'val' if task == 'det' else 'JPEGImages',
-                                     osp.basename(path)))[..., ::-1]
+        source = cv2.imread(osp.join(images, osp.basename(path)))[..., ::-1]
         size = picture.shape[1] // 2 - 4  # two enlarged panels, an 8-pixel gap
         big = cv2.resize(source, (size, size))
         for panel in panels(picture, size, 2):
             assert dark_fraction(panel) <= dark_fraction(big) + 0.05, path
             assert panel.mean() >= 0.6 * big.mean(), path  # a black background overlay gives ~0.2-0.3
+
+
+def test_pictures_of_the_trained_toy_detector_are_not_mostly_black(trained_detector, det_toy_data, tmp_path):
+    check_pictures_not_darker_than_images(DET_CONFIG, osp.join(trained_detector, 'iter_600.pth'),
+                                          det_data_options(det_toy_data), osp.join(det_toy_data, 'val'), str(tmp_path))
+
+
+def test_pictures_of_the_trained_toy_segmentor_are_not_mostly_black(trained_segmentor, seg_toy_data, tmp_path):
+    check_pictures_not_darker_than_images(SEG_CONFIG, osp.join(trained_segmentor, f'iter_{SEG_MAX_ITERS}.pth'),
+                                          seg_data_options(seg_toy_data), osp.join(seg_toy_data, 'JPEGImages'),
+                                          str(tmp_path))

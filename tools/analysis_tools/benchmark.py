@@ -1,4 +1,5 @@
-"""Latency and training speed of a config's model beside its closest MMDetection / MMSegmentation peer.
+"""Latency and training speed of a config's model beside its closest MMDetection / MMSegmentation peer; or, with
+``--suite deploy``, every deployment runtime on every model in one run.
 
     python tools/analysis_tools/benchmark.py CONFIG [--peer PEER_CONFIG] [--threads 2] [--warmup 5] [--repeats 20]
         [--train-warmup 2] [--train-iters 10] [--batch-size B] [--image-size H W] [--score-thr 0.0|config]
@@ -13,12 +14,37 @@ MMSegmentation's ``mobilenet_v2/mobilenet-v2-d8_deeplabv3_4xb4-160k_ade20k-512x5
 ``mmdet::...`` / ``mmseg::...`` config or config file of the same task can be given instead. Both models get random
 weights and are measured in this process, on this machine, figure by figure (see ``mmmnv2/analysis/benchmark.py`` for
 what each figure covers). Prints a Markdown table: ours, the peer and ours/peer for each figure.
+
+    python tools/analysis_tools/benchmark.py --suite deploy --out-dir work_dirs/deploy_benchmark [--threads 2]
+        [--warmup 2] [--repeats 10] [--max-seconds 1.5] [--min-repeats 3] [--models KEY ...] [--runtimes KEY ...]
+        [--no-peers] [--data-root ../shared/data] [--calibration-photos 32] [--speed-calibration-photos 4]
+        [--agreement-photos N] [--gemm-size 1536] [--readme README.md]
+    python tools/analysis_tools/benchmark.py --from-json docs/speed/deploy_benchmark.json [--readme README.md]
+
+The deploy suite (``mmmnv2/analysis/deploy_benchmark.py``) measures, batch 1, the same threads throughout: PyTorch
+eager, ONNX Runtime and OpenVINO in fp32 and int8, network-only and end-to-end, for our SSDLite and Mobile DeepLabv3,
+the hosts' peers and Google's float DM 0.5 Mobile DeepLabv3 converted into ours; LiteRT on Google's own file (from
+``--data-root``, with the real photos the int8 models are calibrated and their label maps checked on); the machine's
+floor (FLOPs over a GEMM / conv peak measured in the run). It writes ``deploy_benchmark.json``, ``.md`` (the README's
+table) and ``.png`` (a bar chart) into ``--out-dir`` and prints the Markdown; ``--from-json`` prints the Markdown of
+an earlier run again (and, with ``--out-dir``, writes its ``.md`` and ``.png`` there); ``--readme`` puts the Markdown
+into the README between its deploy benchmark markers.
 """
 import argparse
 import json
 from typing import Optional
 
 from mmmnv2.analysis import BenchmarkSettings, markdown_table, run_benchmark
+from mmmnv2.analysis.deploy_benchmark import (
+    MODELS,
+    PEERS,
+    RUNTIMES,
+    DeploySettings,
+    markdown_report,
+    replace_readme_table,
+    run_deploy_benchmark,
+    write_reports,
+)
 
 
 def score_threshold(value: str) -> Optional[float]:
@@ -27,11 +53,14 @@ def score_threshold(value: str) -> Optional[float]:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('config', help='our config file')
+    parser.add_argument('config', nargs='?', help='our config file (the peer comparison)')
+    parser.add_argument('--suite', choices=('peer', 'deploy'), default='peer',
+                        help='peer: CONFIG beside its peer (default); deploy: every runtime on every model')
     parser.add_argument('--peer', help='the config to compare with (default: the host\'s closest model)')
     parser.add_argument('--threads', type=int, default=2, help='torch (and ONNX Runtime) threads')
-    parser.add_argument('--warmup', type=int, default=5, help='untimed runs before each latency')
-    parser.add_argument('--repeats', type=int, default=20, help='timed runs per latency (the median is reported)')
+    parser.add_argument('--warmup', type=int, help='untimed runs before each latency (default: peer 5, deploy 2)')
+    parser.add_argument('--repeats', type=int, help='timed runs per latency, the median is reported (default: peer 20, '
+                                                    'deploy 10)')
     parser.add_argument('--train-warmup', type=int, default=2, help='untimed training iterations')
     parser.add_argument('--train-iters', type=int, default=10, help='timed training iterations (0: no training)')
     parser.add_argument('--batch-size', type=int, help='training batch (default: detection 8, segmentation 4)')
@@ -50,14 +79,73 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--onnx-dir', help='export both models (random weights) to ONNX here and add ONNX Runtime '
                                            'rows')
     parser.add_argument('--out', help='write every figure, sample and setting to this JSON file')
-    return parser.parse_args()
+    deploy = parser.add_argument_group('deploy suite')
+    deploy.add_argument('--out-dir', help='where the ONNX / int8 files and deploy_benchmark.{json,md,png} go')
+    deploy.add_argument('--max-seconds', type=float, default=DeploySettings.max_seconds,
+                        help='no further repeats of a figure once its timed runs took this long')
+    deploy.add_argument('--min-repeats', type=int, default=3, help='timed runs per figure at least')
+    deploy.add_argument('--models', nargs='+', choices=list(MODELS), default=list(MODELS), help='models to measure')
+    deploy.add_argument('--no-peers', action='store_true', help='leave the hosts\' peers out')
+    deploy.add_argument('--runtimes', nargs='+', choices=list(RUNTIMES), default=list(RUNTIMES),
+                        help='runtimes to measure')
+    deploy.add_argument('--data-root', default=DeploySettings.data_root,
+                        help='Google\'s tflite/deeplabv3_257_mv_gpu.tflite and the real photos (images/, '
+                             'coco_mini_val2017/); without them no LiteRT rows and int8 calibrates on random images')
+    deploy.add_argument('--calibration-photos', type=int, default=32,
+                        help='int8 calibration: the first N COCO photos; the other photos check the label maps')
+    deploy.add_argument('--speed-calibration-photos', type=int, default=DeploySettings.speed_calibration_photos,
+                        help='int8 calibration photos of the models with random weights (timed only)')
+    deploy.add_argument('--gemm-size', type=int, default=DeploySettings.gemm_size,
+                        help='the GEMM of the compute peak is N x N x N')
+    deploy.add_argument('--agreement-photos', type=int, help='at most this many photos for the label-map agreement')
+    deploy.add_argument('--readme', help='also put the Markdown into this README between its deploy benchmark '
+                                         'markers')
+    deploy.add_argument('--from-json', help='print the Markdown of an earlier deploy run\'s JSON file (and with '
+                                            '--out-dir write its .md and .png there)')
+    args = parser.parse_args()
+    if args.suite == 'peer' and not args.config and not args.from_json:
+        parser.error('CONFIG is required (or --suite deploy, or --from-json)')
+    if args.suite == 'deploy' and not args.out_dir:
+        parser.error('--suite deploy needs --out-dir')
+    return args
+
+
+def deploy(args: argparse.Namespace) -> None:
+    if args.from_json:
+        with open(args.from_json) as f:
+            results = json.load(f)
+        if args.out_dir:
+            write_reports(results, args.out_dir)
+        print(markdown_report(results))
+        if args.readme:
+            replace_readme_table(args.readme, markdown_report(results))
+        return
+    models = [key for key in args.models if not (args.no_peers and key in PEERS)]
+    settings = DeploySettings(
+        out_dir=args.out_dir, threads=args.threads,
+        warmup=DeploySettings.warmup if args.warmup is None else args.warmup,
+        repeats=DeploySettings.repeats if args.repeats is None else args.repeats, max_seconds=args.max_seconds,
+        min_repeats=args.min_repeats, models=models,
+        runtimes=args.runtimes, data_root=args.data_root, calibration_photos=args.calibration_photos,
+        speed_calibration_photos=args.speed_calibration_photos, agreement_photos=args.agreement_photos,
+        gemm_size=args.gemm_size)
+    results = run_deploy_benchmark(settings)
+    files = write_reports(results, args.out_dir)
+    print(markdown_report(results))
+    if args.readme:
+        replace_readme_table(args.readme, markdown_report(results))
+    print('\nwritten: ' + ', '.join(files.values()))
 
 
 def main() -> None:
     args = parse_args()
+    if args.suite == 'deploy' or args.from_json:
+        deploy(args)
+        return
     settings = BenchmarkSettings(
-        threads=args.threads, warmup=args.warmup, repeats=args.repeats, train_warmup=args.train_warmup,
-        train_iters=args.train_iters, batch_size=args.batch_size,
+        threads=args.threads, warmup=5 if args.warmup is None else args.warmup,
+        repeats=20 if args.repeats is None else args.repeats,
+        train_warmup=args.train_warmup, train_iters=args.train_iters, batch_size=args.batch_size,
         image_size=tuple(args.image_size) if args.image_size else None, score_thr=args.score_thr,
         optimize=args.optimize, fuse_conv_bn=args.fuse_conv_bn, channels_last=args.channels_last,
         onnx_dir=args.onnx_dir)

@@ -1,12 +1,14 @@
 """Export an SSDLite or Mobile DeepLabv3 checkpoint to ONNX.
 
     python tools/deployment/pytorch2onnx.py CONFIG CHECKPOINT [--output-file model.onnx] [--shape H W]
-                                            [--dynamic-batch] [--verify]
+                                            [--dynamic-batch] [--postprocess] [--verify]
 
 The graph is the network with batch norm folded into the convolutions, at the config's fixed test size (320x320
 for the COCO SSDLite, 512x512 for the VOC Mobile DeepLabv3) unless ``--shape`` says otherwise; ``--dynamic-batch``
 leaves the batch dimension free. Decoding + NMS (detection) and upsampling + argmax (segmentation) run after the
-graph in the runner, with the host's own code: ``tools/test.py CONFIG model.onnx`` evaluates the file and
+graph in the runner, with the host's own code, or, with ``--postprocess``, in the graph (the config's ``test_cfg``
+written into it; detection outputs boxes / scores / labels, segmentation uint8 label maps at the image's size, see
+``mmmnv2/deployment/onnx_postprocess.py``). ``tools/test.py CONFIG model.onnx`` evaluates either file and
 ``tools/infer.py CONFIG model.onnx IMAGES`` draws its predictions. ``--verify`` compares the file's outputs with the
 PyTorch model's on a random input. Needs ``pip install "mmmnv2[deploy]"``.
 """
@@ -29,8 +31,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
                         help='input height and width (default: the config\'s test size)')
     parser.add_argument('--dynamic-batch', action='store_true', help='leave the batch dimension free')
+    parser.add_argument('--postprocess', action='store_true',
+                        help='end the graph with the post-processing (detection: box decoding + class-aware NMS with '
+                             'the config\'s test_cfg; segmentation: resizing + argmax to uint8 labels)')
     parser.add_argument('--verify', action='store_true',
-                        help='compare the ONNX outputs with the PyTorch model\'s on a random input')
+                        help='compare the ONNX outputs with the PyTorch model\'s on a random input (network only: '
+                             'not with --postprocess)')
     return parser.parse_args()
 
 
@@ -46,12 +52,16 @@ def verify(cfg: Config, checkpoint: str, onnx_file: str, shape) -> float:
 
 def main() -> None:
     args = parse_args()
+    if args.verify and args.postprocess:
+        raise SystemExit('--verify compares the network outputs; export without --postprocess to verify')
     cfg = Config.fromfile(args.config)
     shape = tuple(args.shape) if args.shape else fixed_input_size(cfg)
     output_file = args.output_file or osp.splitext(args.checkpoint)[0] + '.onnx'
     os.makedirs(osp.dirname(osp.abspath(output_file)), exist_ok=True)
-    export_onnx(cfg, args.checkpoint, output_file, input_size=shape, dynamic_batch=args.dynamic_batch)
-    print(f'Wrote {output_file} ({"N" if args.dynamic_batch else 1}x3x{shape[0]}x{shape[1]} input)')
+    export_onnx(cfg, args.checkpoint, output_file, input_size=shape, dynamic_batch=args.dynamic_batch,
+                postprocess=args.postprocess)
+    print(f'Wrote {output_file} ({"N" if args.dynamic_batch else 1}x3x{shape[0]}x{shape[1]} input'
+          f'{", post-processing in the graph" if args.postprocess else ""})')
     if args.verify:
         if args.shape and tuple(args.shape) != fixed_input_size(cfg):
             raise SystemExit('--verify runs the config\'s pre-processing; it needs the config\'s input size')

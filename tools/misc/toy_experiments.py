@@ -20,7 +20,10 @@ import time
 import warnings
 from typing import Dict, List, Optional, Tuple
 
+from mmengine.config import Config
+
 from mmmnv2.datasets import data_root_options
+from mmmnv2.utils import config_host
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -38,9 +41,9 @@ for _message, _category in KNOWN_WARNINGS:
     warnings.filterwarnings('ignore', message=re.escape(_message), category=_category)
 
 TASKS = {
-    # task: (config pattern, data folder under --data, metric key, metric name, factor to percent)
-    'det': ('configs/ssdlite/*toyshapes*.py', 'toyshapes_det', 'coco/bbox_mAP_50', 'bbox mAP@0.5', 100.0),
-    'seg': ('configs/mobile_deeplabv3/*toyshapes*.py', 'toyshapes_seg', 'mIoU', 'mIoU', 1.0),
+    # task: (config pattern, data folder under --data); the metric is the host's (mmmnv2.utils.HOSTS)
+    'det': ('configs/ssdlite/*toyshapes*.py', 'toyshapes_det'),
+    'seg': ('configs/mobile_deeplabv3/*toyshapes*.py', 'toyshapes_seg'),
 }
 SAMPLE_PICTURES = 2  # listed in the results table per task
 
@@ -129,8 +132,6 @@ def plot_curves(work_dir: str, metric: str) -> str:
 
 def draw_pictures(config: str, checkpoint: str, options: List[str], out_dir: str) -> List[str]:
     """Ground truth beside prediction for every val image, from the checkpoint (``mmmnv2.visualization``)."""
-    from mmengine.config import Config
-
     from mmmnv2.apis import init_model
     from mmmnv2.visualization import save_dataset_pictures
 
@@ -166,8 +167,10 @@ def main() -> None:
 
     rows = []
     for task in args.tasks:
-        pattern, folder, key, name, to_percent = TASKS[task]
+        pattern, folder = TASKS[task]
         config = sorted(glob.glob(osp.join(REPO, pattern)))[0]
+        host = config_host(Config.fromfile(config))
+        key, name = host.metric, host.metric_name
         work_dir = osp.abspath(osp.join(args.work_dir, task))
         os.makedirs(work_dir, exist_ok=True)
         start = time.time()
@@ -185,7 +188,7 @@ def main() -> None:
         print(f'[{task}] testing {checkpoint}', flush=True)
         run(['tools/test.py', config, checkpoint, '--work-dir', work_dir, '--cfg-options', *options],
             osp.join(work_dir, 'test_output.log'))
-        value = latest_metrics(work_dir)[key] * to_percent
+        value = latest_metrics(work_dir)[key] * host.metric_to_percent
         curves = plot_curves(work_dir, key)
         pictures = draw_pictures(config, checkpoint, options, osp.join(work_dir, 'pictures'))
         print(f'[{task}] {name} {value:.1f}%; curves: {curves}; pictures: {osp.dirname(pictures[0])}/', flush=True)
