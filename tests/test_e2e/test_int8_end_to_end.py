@@ -7,7 +7,6 @@ evaluation. The two other task/backend pairs are ``slow``:
 ``python -m pytest tests/test_e2e/test_int8_end_to_end.py -m slow``.
 """
 import json
-import os.path as osp
 
 import numpy as np
 import onnx
@@ -16,7 +15,6 @@ from mmengine.config import Config
 from toy_runs import (
     DET_CONFIG,
     SEG_CONFIG,
-    SEG_MAX_ITERS,
     det_data_options,
     reported,
     run_tool,
@@ -24,7 +22,7 @@ from toy_runs import (
     val_inputs,
 )
 
-from mmmnv2.deployment import export_onnx, init_onnx_model, quantize_model
+from mmmnv2.deployment import init_onnx_model, quantize_model
 
 OUTPUT_TOLERANCE = 1e-4  # of the largest output; float32 (bfloat16, OpenVINO's default on some CPUs: ~5e-3)
 MAX_DROP = 1.0  # points: mAP@0.5 in percent, mIoU
@@ -37,27 +35,16 @@ SENSITIVE = {'det': {'backbone.conv1.conv', *(f'bbox_head.{kind}_convs.{level}.1
 METRIC = {'det': 'coco/bbox_mAP_50', 'seg': 'mIoU'}
 
 
-@pytest.fixture(scope='module')
-def toy(trained_detector, det_toy_data, trained_segmentor, seg_toy_data, tmp_path_factory):
-    """task -> (config, data options, fp32 ONNX file of the trained toy model), exported once per task.
-
-    The trained toys are arguments (not requested dynamically): the session trains them in the background and runs
-    these tests after the others (tests/conftest.py).
-    """
-    exported = {}
-
+@pytest.fixture
+def toy(request):
+    """task -> (config, data options, fp32 ONNX file of the trained toy model): the file the export tool wrote in the
+    e2e conftest's shared tool runs (``det_tool_runs`` / ``seg_tool_runs``, dynamic batch)."""
     def get(task: str):
-        if task not in exported:
-            if task == 'det':
-                config, work_dir, checkpoint = DET_CONFIG, trained_detector, 'iter_600.pth'
-                options = det_data_options(det_toy_data)
-            else:
-                config, work_dir = SEG_CONFIG, trained_segmentor
-                options, checkpoint = seg_data_options(seg_toy_data), f'iter_{SEG_MAX_ITERS}.pth'
-            onnx_file = str(tmp_path_factory.mktemp(f'{task}_onnx') / 'model.onnx')
-            export_onnx(config, osp.join(work_dir, checkpoint), onnx_file)
-            exported[task] = config, options, onnx_file
-        return exported[task]
+        export = request.getfixturevalue(f'{task}_tool_runs')['export']
+        export.check()
+        data = request.getfixturevalue(f'{task}_toy_data')
+        config, options = (DET_CONFIG, det_data_options) if task == 'det' else (SEG_CONFIG, seg_data_options)
+        return config, options(data), export.args[export.args.index('--output-file') + 1]
     return get
 
 
