@@ -144,9 +144,13 @@ def synthetic_batch(cfg: Config, batch_size: int, input_size: Tuple[int, int]) -
 def time_calls(fn: Callable[[], object], warmup: int, repeats: int, max_seconds: Optional[float] = None,
                min_repeats: int = 1) -> List[float]:
     """Milliseconds of each of ``repeats`` calls of ``fn`` after ``warmup`` untimed calls; with ``max_seconds``, no
-    further calls once the timed ones took that long and at least ``min_repeats`` were made."""
+    further warm-up calls once they took that long (one at least) and no further timed calls once the timed ones took
+    that long and at least ``min_repeats`` were made."""
+    start = time.perf_counter()
     for _ in range(warmup):
         fn()
+        if max_seconds is not None and time.perf_counter() - start >= max_seconds:
+            break
     times: List[float] = []
     while len(times) < repeats:
         start = time.perf_counter()

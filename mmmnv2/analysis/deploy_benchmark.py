@@ -229,10 +229,13 @@ def label_agreement(model: BaseModel, pipeline: Callable[[dict], dict], referenc
 
 
 def preprocessed_inputs(runner: BaseModel, subject: Subject, photos: Sequence[str], count: int) -> List[np.ndarray]:
-    """``count`` network inputs (1, 3, H, W) float32 from the photos through the subject's test pipeline and the
-    runner's data preprocessor (which pads to the graph's size); random uint8 images where there are no photos."""
+    """``count`` network inputs (1, 3, H, W) float32 from the photos, resized to the end-to-end image's size, through
+    the subject's test pipeline and the runner's data preprocessor (which pads to the graph's size); random uint8
+    images where there are no photos."""
     import mmcv
-    images = [mmcv.imread(path) for path in photos[:count]]  # BGR, as LoadImageFromFile reads
+    # BGR, as LoadImageFromFile reads, at the size of the end-to-end image (the padded graph input takes no more)
+    height, width = subject.image_size
+    images = [mmcv.imresize(mmcv.imread(path), (width, height), interpolation='bilinear') for path in photos[:count]]
     random = np.random.RandomState(0)
     while len(images) < count:
         images.append(random.randint(0, 256, (*subject.image_size, 3), dtype=np.uint8))
@@ -265,24 +268,15 @@ def quantized_file(subject: Subject, onnx_file: str, backend: str, calibration: 
 
 
 def postprocessed_file(subject: Subject, network_file: str) -> Optional[str]:
-    """``network_file`` with the config's post-processing appended as ONNX operators (as ``export_onnx(...,
-    postprocess=True)`` appends it), written beside it as ``*_postprocess.onnx``; None where this installation's
-    exporter has no in-graph post-processing. The same appending serves the fp32 and the int8 networks."""
+    """``network_file`` (fp32 or int8) with the config's post-processing appended as ONNX operators
+    (``mmmnv2.deployment.add_postprocess``), written beside it as ``*_postprocess.onnx``; None where this
+    installation's exporter has no in-graph post-processing."""
     try:
-        from ..deployment.export import append_postprocess
-        from ..deployment.onnx_interface import META_POSTPROCESS
+        from ..deployment import add_postprocess
     except ImportError:
         return None
-    import onnx
-    model_proto = onnx.load(network_file)
-    with torch.no_grad():
-        outputs = subject.model(torch.zeros(1, 3, *subject.input_size), mode='tensor')
-    settings = append_postprocess(model_proto, subject.model, outputs, tuple(subject.input_size))
-    entry = model_proto.metadata_props.add()
-    entry.key, entry.value = META_POSTPROCESS, json.dumps(settings)
-    out_file = osp.splitext(network_file)[0] + '_postprocess.onnx'
-    onnx.save(model_proto, out_file)
-    return out_file
+    with quiet_logger():
+        return add_postprocess(subject.cfg, network_file, osp.splitext(network_file)[0] + '_postprocess.onnx')
 
 
 def runtime_model(subject: Subject, model_file: str, backend: str, threads: int) -> BaseModel:
@@ -416,6 +410,10 @@ def _run(settings: DeploySettings, machine: Dict, log: Callable[[str], None]) ->
             except Unavailable as error:
                 entry['unavailable'][runtime] = str(error)
                 log(f'  {column}: unavailable ({error})')
+                continue
+            except Exception as error:  # one failing runtime should not lose the whole run's figures
+                entry['unavailable'][runtime] = f'failed: {type(error).__name__}: {error}'
+                log(f'  {column}: failed ({type(error).__name__}: {error})')
                 continue
             network = time_calls(network_fn(model, subject), **timed)
             end_to_end_model = model

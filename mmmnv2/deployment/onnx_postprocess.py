@@ -105,7 +105,8 @@ class GraphBuilder:
 
     def op(self, op_type: str, *inputs: str, outputs: int = 1, out: Optional[str] = None, **attrs):
         names = [out] if out is not None else [self.name(op_type.lower()) for _ in range(outputs)]
-        self.graph.node.append(self.onnx.helper.make_node(op_type, list(inputs), names, **attrs))
+        self.graph.node.append(self.onnx.helper.make_node(op_type, list(inputs), names, name=self.name(op_type),
+                                                          **attrs))
         return names[0] if outputs == 1 else names
 
 
@@ -204,28 +205,29 @@ def append_detection_postprocess(model: 'onnx.ModelProto', head, settings: Dict,
                                        to=TensorProto.INT64), b.ints(2), keepdims=1)  # (B, N, 1)
         scores = b.op('Where', b.op('Cast', large, to=TensorProto.BOOL), scores, neg_inf)
 
-    # Class-aware NMS as one NMS over class-shifted boxes (see module); pair index = anchor * C + class.
+    # Class-aware NMS as one NMS over class-shifted boxes (see module). Pairs class-major, pair = class * N + anchor:
+    # each class's N boxes are then one contiguous block plus a scalar shift, which runtimes broadcast fast (an
+    # anchor-major layout made this Add the slowest operator of the post-processing in onnxruntime).
+    num_anchors = int(priors.shape[0])
     offset = b.op('Add', b.op('ReduceMax', boxes, keepdims=0), b.const(1.0))
-    shifts = b.op('Mul', b.const(np.arange(num_classes, dtype=np.float32)[:, None]), offset)  # (C, 1)
-    shifted = b.op('Add', b.op('Unsqueeze', boxes, b.ints(2)), shifts)  # (B, N, C, 4)
+    shifts = b.op('Mul', b.const(np.arange(num_classes, dtype=np.float32)[:, None, None]), offset)  # (C, 1, 1)
+    shifted = b.op('Add', b.op('Unsqueeze', boxes, b.ints(1)), shifts)  # (B, C, N, 4)
     shifted = b.op('Reshape', shifted, b.ints(0, -1, 4))
-    flat_scores = b.op('Reshape', scores, b.ints(0, 1, -1))  # (B, 1, N*C)
-    selected = b.op('NonMaxSuppression', shifted, flat_scores, b.ints(settings['max_per_img']),
-                    b.const([settings['iou_threshold']]), b.const([settings['score_thr']]), center_point_box=0)
-    # The selected pairs' scores into an otherwise empty (B, N*C) map, then the best max_per_img per image, in
+    pair_scores = b.op('Reshape', b.op('Transpose', scores, perm=[0, 2, 1]), b.ints(0, -1))  # (B, C*N)
+    selected = b.op('NonMaxSuppression', shifted, b.op('Unsqueeze', pair_scores, b.ints(1)),
+                    b.ints(settings['max_per_img']), b.const([settings['iou_threshold']]),
+                    b.const([settings['score_thr']]), center_point_box=0)
+    # The selected pairs' scores into an otherwise empty (B, C*N) map, then the best max_per_img per image, in
     # descending score order (the NMS output's order is left to the runtime).
     batch_and_pair = b.op('Gather', selected, b.ints(0, 2), axis=1)  # (K, 2)
-    selected_scores = b.op('GatherND', b.op('Reshape', scores, b.ints(0, -1)), batch_and_pair)
-    kept = b.op('ScatterND', b.op('Expand', neg_inf, b.op('Shape', b.op('Reshape', scores, b.ints(0, -1)))),
-                batch_and_pair, selected_scores)
-    num_pairs = int(priors.shape[0]) * num_classes
-    top_scores, top_pairs = b.op('TopK', kept, b.ints(min(settings['max_per_img'], num_pairs)), outputs=2, axis=1,
-                                 largest=1, sorted=1)
+    kept = b.op('ScatterND', b.op('Expand', neg_inf, b.op('Shape', pair_scores)), batch_and_pair,
+                b.op('GatherND', pair_scores, batch_and_pair))
+    top_scores, top_pairs = b.op('TopK', kept, b.ints(min(settings['max_per_img'], num_anchors * num_classes)),
+                                 outputs=2, axis=1, largest=1, sorted=1)
     found = b.op('Greater', top_scores, neg_inf)
-    labels = b.op('Mod', top_pairs, b.ints(num_classes))
-    anchors = b.op('Div', top_pairs, b.ints(num_classes))
-    index = b.op('Expand', b.op('Unsqueeze', anchors, b.ints(2)), b.ints(1, 1, 4))
-    top_boxes = b.op('GatherElements', boxes, index, axis=1)
+    labels = b.op('Div', top_pairs, b.ints(num_anchors))
+    anchors = b.op('Mod', top_pairs, b.ints(num_anchors))
+    top_boxes = b.op('GatherND', boxes, b.op('Unsqueeze', anchors, b.ints(2)), batch_dims=1)  # (B, K, 4)
     del graph.output[:]
     b.op('Where', b.op('Unsqueeze', found, b.ints(2)), top_boxes, b.const(0.0), out=DET_OUTPUT_NAMES[0])
     b.op('Where', found, top_scores, b.const(0.0), out=DET_OUTPUT_NAMES[1])

@@ -183,6 +183,7 @@ def test_deploy_suite_measures_every_runtime_and_writes_its_reports(tmp_path):
     entry = results['models']['google_dm05']
     assert set(entry['figures']) == set(RUNTIMES), entry['unavailable']
     assert entry['input_size'] == [257, 257]
+    assert entry['end_to_end_postprocessing'] == 'in the ONNX graph'  # fp32 and int8 networks, add_postprocess
 
     # every figure the median of its samples, and printed as such
     cells = markdown_cells(markdown)
