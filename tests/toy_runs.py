@@ -86,7 +86,12 @@ from mmengine.visualization import Visualizer
 for index, argv in enumerate(json.loads(sys.argv[1])):
     print(f'=== tool {index} starts', flush=True)
     sys.argv = argv
-    Visualizer._instance_dict.clear()  # each run builds its own visualizer, as in a fresh process
+    # each run builds its own visualizer, as in a fresh process (each subclass keeps its own instances)
+    classes = [Visualizer]
+    while classes:
+        cls = classes.pop()
+        cls._instance_dict.clear()
+        classes += cls.__subclasses__()
     status = 0
     try:
         runpy.run_path(argv[0], run_name='__main__')

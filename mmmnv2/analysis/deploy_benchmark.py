@@ -229,10 +229,13 @@ def label_agreement(model: BaseModel, pipeline: Callable[[dict], dict], referenc
 
 
 def preprocessed_inputs(runner: BaseModel, subject: Subject, photos: Sequence[str], count: int) -> List[np.ndarray]:
-    """``count`` network inputs (1, 3, H, W) float32 from the photos through the subject's test pipeline and the
-    runner's data preprocessor (which pads to the graph's size); random uint8 images where there are no photos."""
+    """``count`` network inputs (1, 3, H, W) float32 from the photos, resized to the end-to-end image's size, through
+    the subject's test pipeline and the runner's data preprocessor (which pads to the graph's size); random uint8
+    images where there are no photos."""
     import mmcv
-    images = [mmcv.imread(path) for path in photos[:count]]  # BGR, as LoadImageFromFile reads
+    # BGR, as LoadImageFromFile reads, at the size of the end-to-end image (the padded graph input takes no more)
+    height, width = subject.image_size
+    images = [mmcv.imresize(mmcv.imread(path), (width, height), interpolation='bilinear') for path in photos[:count]]
     random = np.random.RandomState(0)
     while len(images) < count:
         images.append(random.randint(0, 256, (*subject.image_size, 3), dtype=np.uint8))
@@ -407,6 +410,10 @@ def _run(settings: DeploySettings, machine: Dict, log: Callable[[str], None]) ->
             except Unavailable as error:
                 entry['unavailable'][runtime] = str(error)
                 log(f'  {column}: unavailable ({error})')
+                continue
+            except Exception as error:  # one failing runtime should not lose the whole run's figures
+                entry['unavailable'][runtime] = f'failed: {type(error).__name__}: {error}'
+                log(f'  {column}: failed ({type(error).__name__}: {error})')
                 continue
             network = time_calls(network_fn(model, subject), **timed)
             end_to_end_model = model

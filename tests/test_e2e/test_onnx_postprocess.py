@@ -3,8 +3,8 @@
 The runners' results from a post-processed file must be the hosts' Python post-processing of the same network:
 detection boxes within float tolerance with the same labels, scores and order (also at score_thr 0, every anchor a
 candidate for NMS), identical segmentation label maps (also for a padded image), in onnxruntime and OpenVINO.
-Detection appends the post-processing to one exported network (``add_postprocess``) for both thresholds;
-segmentation exports with ``postprocess=True``. The metric through ``tools/test.py`` is in test_onnx_end_to_end.py.
+The files are the tool chain's exports (tests/test_e2e/conftest.py: ``--postprocess``; score_thr 0 by
+``add_postprocess`` on the network-only export). The metric through ``tools/test.py`` is in test_onnx_end_to_end.py.
 """
 import copy
 import os.path as osp
@@ -18,7 +18,7 @@ from mmengine.registry import DATASETS, init_default_scope
 from toy_runs import DET_CONFIG, SEG_CONFIG, SEG_MAX_ITERS, det_data_options, seg_data_options
 
 from mmmnv2.apis import init_model
-from mmmnv2.deployment import add_postprocess, export_onnx, init_onnx_model
+from mmmnv2.deployment import add_postprocess, init_onnx_model
 
 BOX_TOLERANCE = 1e-3  # pixels; measured up to 5e-5 (float32 decoding in another order)
 SCORE_TOLERANCE = 1e-5  # measured up to 7e-7
@@ -44,16 +44,25 @@ def graph_ops(onnx_file: str) -> set:
 BACKENDS = ('onnxruntime', 'openvino')
 
 
-def test_detection_postprocessing_in_the_graph_equals_the_hosts(trained_detector, det_toy_data, tmp_path):
+def exported_file(run) -> str:
+    run.check()
+    return run.args[run.args.index('--output-file') + 1]
+
+
+def test_detection_postprocessing_in_the_graph_equals_the_hosts(trained_detector, det_toy_data, det_tool_runs,
+                                                               tmp_path):
     cfg = toy_config(DET_CONFIG, det_data_options(det_toy_data))
     checkpoint = osp.join(trained_detector, 'iter_600.pth')
-    network_file = export_onnx(cfg, checkpoint, str(tmp_path / 'network.onnx'), dynamic_batch=True)
     model = init_model(cfg, checkpoint, 'cpu')
     data = val_batch(cfg)
     # The config's test_cfg, then score_thr 0: every (anchor, class) pair a candidate, the largest NMS load.
     for score_thr in (cfg.model.test_cfg.score_thr, 0.0):
-        cfg.model.test_cfg.score_thr = model.bbox_head.test_cfg.score_thr = score_thr
-        onnx_file = add_postprocess(cfg, network_file, str(tmp_path / f'postprocessed_{score_thr}.onnx'))
+        if score_thr == cfg.model.test_cfg.score_thr:
+            onnx_file = exported_file(det_tool_runs['export_postprocessed'])
+        else:
+            cfg.model.test_cfg.score_thr = model.bbox_head.test_cfg.score_thr = score_thr
+            onnx_file = add_postprocess(cfg, exported_file(det_tool_runs['export']),
+                                        str(tmp_path / 'postprocessed.onnx'))
         assert 'NonMaxSuppression' in graph_ops(onnx_file)
         assert [o.name for o in onnx.load(onnx_file).graph.output] == ['boxes', 'scores', 'labels']
         with torch.no_grad():
@@ -79,10 +88,10 @@ def test_detection_postprocessing_in_the_graph_equals_the_hosts(trained_detector
         add_postprocess(cfg, onnx_file, str(tmp_path / 'twice.onnx'))
 
 
-def test_segmentation_postprocessing_in_the_graph_equals_the_hosts(trained_segmentor, seg_toy_data, tmp_path):
+def test_segmentation_postprocessing_in_the_graph_equals_the_hosts(trained_segmentor, seg_toy_data, seg_tool_runs):
     cfg = toy_config(SEG_CONFIG, seg_data_options(seg_toy_data))
     checkpoint = osp.join(trained_segmentor, f'iter_{SEG_MAX_ITERS}.pth')
-    onnx_file = export_onnx(cfg, checkpoint, str(tmp_path / 'seg.onnx'), postprocess=True)
+    onnx_file = exported_file(seg_tool_runs['export_postprocessed'])
     assert {'ArgMax', 'Resize'} <= graph_ops(onnx_file)
     output, = onnx.load(onnx_file).graph.output
     assert output.type.tensor_type.elem_type == onnx.TensorProto.UINT8
