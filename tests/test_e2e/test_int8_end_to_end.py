@@ -36,15 +36,20 @@ METRIC = {'det': 'coco/bbox_mAP_50', 'seg': 'mIoU'}
 
 
 @pytest.fixture
-def toy(request):
+def toy(det_tool_runs, seg_tool_runs, det_toy_data, seg_toy_data):
     """task -> (config, data options, fp32 ONNX file of the trained toy model): the file the export tool wrote in the
-    e2e conftest's shared tool runs (``det_tool_runs`` / ``seg_tool_runs``, dynamic batch)."""
+    e2e conftest's shared tool runs (``det_tool_runs`` / ``seg_tool_runs``, dynamic batch).
+
+    Both tasks' runs are requested by name, not looked up when called: the session then knows at collection that
+    these tests need the trained toys, trains them in the background and runs these tests last."""
+    tool_runs = dict(det=det_tool_runs, seg=seg_tool_runs)
+    toy_data = dict(det=det_toy_data, seg=seg_toy_data)
+
     def get(task: str):
-        export = request.getfixturevalue(f'{task}_tool_runs')['export']
+        export = tool_runs[task]['export']
         export.check()
-        data = request.getfixturevalue(f'{task}_toy_data')
         config, options = (DET_CONFIG, det_data_options) if task == 'det' else (SEG_CONFIG, seg_data_options)
-        return config, options(data), export.args[export.args.index('--output-file') + 1]
+        return config, options(toy_data[task]), export.args[export.args.index('--output-file') + 1]
     return get
 
 
