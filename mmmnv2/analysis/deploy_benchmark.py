@@ -267,14 +267,10 @@ def quantized_file(subject: Subject, onnx_file: str, backend: str, calibration: 
         return QUANTIZERS[backend](onnx_file, out_file, calibration)
 
 
-def postprocessed_file(subject: Subject, network_file: str) -> Optional[str]:
+def postprocessed_file(subject: Subject, network_file: str) -> str:
     """``network_file`` (fp32 or int8) with the config's post-processing appended as ONNX operators
-    (``mmmnv2.deployment.add_postprocess``), written beside it as ``*_postprocess.onnx``; None where this
-    installation's exporter has no in-graph post-processing."""
-    try:
-        from ..deployment import add_postprocess
-    except ImportError:
-        return None
+    (``mmmnv2.deployment.add_postprocess``), written beside it as ``*_postprocess.onnx``."""
+    from ..deployment import add_postprocess
     with quiet_logger():
         return add_postprocess(subject.cfg, network_file, osp.splitext(network_file)[0] + '_postprocess.onnx')
 
@@ -286,11 +282,7 @@ def runtime_model(subject: Subject, model_file: str, backend: str, threads: int)
     with quiet_logger():
         try:
             model = init_onnx_model(subject.cfg, model_file, num_threads=threads, backend=backend)
-        except TypeError as error:  # a runner without backends
-            if backend != 'onnxruntime':
-                raise Unavailable(f'{backend} is not available: {error}') from error
-            model = init_onnx_model(subject.cfg, model_file, num_threads=threads)
-        except ImportError as error:
+        except ImportError as error:  # the runtime is not installed: its column records why
             raise Unavailable(str(error)) from error
     add_missing_loss_cls(model)  # the runner predicts with the host's head
     return model
@@ -417,11 +409,10 @@ def _run(settings: DeploySettings, machine: Dict, log: Callable[[str], None]) ->
                 continue
             network = time_calls(network_fn(model, subject), **timed)
             end_to_end_model = model
-            if backend is not None:  # end-to-end with the post-processing in the graph, where the exporter has it
+            if backend is not None:  # end-to-end with the post-processing in the graph
                 graph_file = postprocessed_file(subject, model_file)
-                if graph_file is not None:
-                    end_to_end_model = runtime_model(subject, graph_file, backend, settings.threads)
-                entry['end_to_end_postprocessing'] = 'in the ONNX graph' if graph_file else 'host (Python)'
+                end_to_end_model = runtime_model(subject, graph_file, backend, settings.threads)
+                entry['end_to_end_postprocessing'] = 'in the ONNX graph'
             models[runtime] = end_to_end_model  # as shipped: what the label-map agreement runs
             end_to_end = time_calls(no_grad(subject.end_to_end_call(end_to_end_model)), **timed)
             figures = dict(network=median(network), end_to_end=median(end_to_end), network_samples=network,
