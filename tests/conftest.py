@@ -1,14 +1,18 @@
-"""Session fixtures: the toy data sets and the toy models trained once through ``tools/train.py``.
+"""Session fixtures: the toy data sets, the toy models trained once through ``tools/train.py``, and the tool runs on
+them.
 
-Several test files check what a trained model does (the tools, the ONNX path, the inference entry point); they share
-one training run per task instead of training again. The trainings start in the background with the session and
-the tests needing them run last (``ToyTrainings``); those tests must request the trained toys as arguments.
+Several test files check what a trained model does (the tools, the ONNX path, int8, the inference entry point);
+they share one training run per task and one run of each tool instead of running them again. The trainings and
+tool runs start in the background with the session and the tests needing them run last (``ToyRuns``); those tests
+must request the trained toys or their tool runs as arguments.
 """
+import gc
 import os
 import os.path as osp
 from pathlib import Path
-from typing import Callable, Dict, List, Set, Tuple
+from typing import Callable, Dict, List, Tuple
 
+import host_memo
 import pytest
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -17,13 +21,24 @@ from toy_runs import (
     REPO,
     SEG_CONFIG,
     SEG_INTERRUPTED_AT,
+    SEG_MAX_ITERS,
     ToolChain,
     ToolRun,
     det_data_options,
     seg_data_options,
+    toy_tool_invocations,
 )
 
 from mmmnv2.datasets import generate_detection, generate_segmentation
+
+host_memo.install()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What the imports and the collection made, frozen: the collections MMEngine's datasets ask for when they build
+    then skip it (as in a fresh process), not pass over it each time."""
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(scope='session')
@@ -80,115 +95,156 @@ def seg_toy_data(tmp_path_factory) -> str:
     return root
 
 
-# The session fixture of each trained toy (its training: a tool run, or for segmentation two).
+# The session fixtures of each toy model: its training (a tool run, or for segmentation two), and the tool runs on
+# the trained model (``toy_runs.toy_tool_invocations``).
 TRAINED_TOYS = {'det': 'trained_detector', 'seg': 'trained_segmentor_run'}
+TOOL_RUNS = {'det': 'det_tool_runs', 'seg': 'seg_tool_runs'}
+TRAINING_RUNS = {'det': ['det'], 'seg': ['seg_first', 'seg_resumed']}
+TRAINED_CHECKPOINTS = {'det': 'iter_600.pth', 'seg': f'iter_{SEG_MAX_ITERS}.pth'}
 
 
-def trained_toys_needed(item: pytest.Item) -> Set[str]:
-    """The toy models ('det', 'seg') a test needs trained, from the fixtures it requests."""
+def toys_needed(item: pytest.Item) -> Dict[str, bool]:
+    """The toy models a test needs trained ('det', 'seg'), each with whether it needs their tool runs, from the
+    fixtures it requests."""
     names = set(getattr(item, 'fixturenames', ()))
-    return {task for task, fixture in TRAINED_TOYS.items() if fixture in names}
+    return {task: TOOL_RUNS[task] in names for task, fixture in TRAINED_TOYS.items()
+            if fixture in names or TOOL_RUNS[task] in names}
 
 
 def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
-    """The tests of the trained toy models last, in their order: the toys train in the background meanwhile."""
-    items[:] = [i for i in items if not trained_toys_needed(i)] + [i for i in items if trained_toys_needed(i)]
+    """The tests of the trained toy models last, in their order, those needing the tool runs on them at the very
+    end: the toys train and then go through the tools in the background meanwhile."""
+    def stage(item: pytest.Item) -> int:
+        needed = toys_needed(item)
+        return 2 if any(needed.values()) else 1 if needed else 0
+    items.sort(key=stage)  # stable: the order within a stage stays
 
 
-class ToyTrainings:
-    """The toy trainings through ``tools/train.py``, one process for all, started when the session starts.
+class ToyRuns:
+    """Each toy model's training through ``tools/train.py`` and then the tool runs on the trained model, one
+    background process per toy (``toy_runs.ToolChain``), started when the session starts.
 
-    On two cores the trainings (about 7 and 4.5 minutes) take one core while the tests that do not need them run
-    on the other; the test process then uses one intra-op thread (two threads on a shared core spin instead of
-    working) and gets both back once the trainings have finished. A training a test requests only dynamically
-    (``request.getfixturevalue``) is not known at the start: it runs when requested.
+    On two cores the processes share the cores with the tests that do not need them; the test process then uses
+    one intra-op thread (threads on a shared core spin instead of working) and gets its threads back once the
+    processes have finished. A test waits only for the runs it needs: those of the training, or also the tool runs.
+    Runs a test requests only dynamically (``request.getfixturevalue``) are not known at the start: they run when
+    requested.
     """
 
-    def __init__(self, tasks: Set[str], request: pytest.FixtureRequest, tmp_path_factory) -> None:
+    def __init__(self, needs: Dict[str, bool], request: pytest.FixtureRequest, tmp_path_factory) -> None:
         self._request, self._tmp_path_factory = request, tmp_path_factory
         self.work_dirs: Dict[str, str] = {}
-        names, invocations = [], []
-        for task in sorted(tasks):
-            task_names, task_invocations = self._plan(task)
-            names += task_names
-            invocations += task_invocations
+        # task -> [(run names, their process)]: the training, then the tool runs
+        self._chains: Dict[str, List[Tuple[List[str], ToolChain]]] = {}
         self._threads = torch.get_num_threads()
-        self._chain = ToolChain(invocations) if invocations else None
-        self._names = names
-        self._runs: Dict[str, ToolRun] = {}
-        if self._chain:
-            torch.set_num_threads(1)
+        for task, with_tool_runs in sorted(needs.items()):
+            self._start(task, with_tool_runs)
 
-    def _plan(self, task: str) -> Tuple[List[str], List[List[str]]]:
-        """(run names, tool invocations) of a task's training; sets its work dir."""
+    def _start(self, task: str, with_tool_runs: bool) -> None:
+        """Start the task's training (unless started) and, if asked, the tool runs on its result."""
+        names: List[str] = []
+        invocations: List[List[str]] = []
+        if task not in self.work_dirs:
+            names, invocations = list(TRAINING_RUNS[task]), self._training(task)
+        if with_tool_runs:
+            checkpoint = osp.join(self.work_dirs[task], TRAINED_CHECKPOINTS[task])
+            tools = toy_tool_invocations(task, checkpoint, self._data_options(task),
+                                         str(self._tmp_path_factory.mktemp(f'{task}_tool_runs')))
+            if not invocations:  # the training runs in another process: the tools wait for it
+                self.runs(task, TRAINING_RUNS[task])
+            names += list(tools)
+            invocations += list(tools.values())
+        self._chains.setdefault(task, []).append((names, ToolChain(invocations)))
+        torch.set_num_threads(1)
+
+    def _data_options(self, task: str) -> List[str]:
         if task == 'det':
-            self.work_dirs['det'] = str(self._tmp_path_factory.mktemp('ssdlite_work'))
-            options = det_data_options(self._request.getfixturevalue('det_toy_data'))
-            return ['det'], [['tools/train.py', DET_CONFIG, '--work-dir', self.work_dirs['det'], '--cfg-options',
-                              *options]]
+            return det_data_options(self._request.getfixturevalue('det_toy_data'))
+        return seg_data_options(self._request.getfixturevalue('seg_toy_data'))
+
+    def _training(self, task: str) -> List[List[str]]:
+        """The tool invocations of a task's training; sets its work dir."""
+        self.work_dirs[task] = str(self._tmp_path_factory.mktemp(f'{task}_training'))
+        common = ['--work-dir', self.work_dirs[task], '--cfg-options', *self._data_options(task)]
+        if task == 'det':
+            return [['tools/train.py', DET_CONFIG, *common]]
         # trained to SEG_INTERRUPTED_AT ("killed" there), then resumed to the end: the second run reads only what
         # the first left on disk
-        self.work_dirs['seg'] = str(self._tmp_path_factory.mktemp('mobile_deeplabv3_work'))
-        common = ['--work-dir', self.work_dirs['seg'], '--cfg-options',
-                  *seg_data_options(self._request.getfixturevalue('seg_toy_data'))]
-        return ['seg_first', 'seg_resumed'], [
-            ['tools/train.py', SEG_CONFIG, *common, f'train_cfg.max_iters={SEG_INTERRUPTED_AT}'],
-            ['tools/train.py', SEG_CONFIG, '--resume', *common]]
+        return [['tools/train.py', SEG_CONFIG, *common, f'train_cfg.max_iters={SEG_INTERRUPTED_AT}'],
+                ['tools/train.py', SEG_CONFIG, '--resume', *common]]
 
     def check_finished(self) -> None:
-        """Give the test process its threads back once the trainings have finished."""
-        if self._chain and not self._chain.running() and torch.get_num_threads() != self._threads:
+        """Give the test process its threads back once the background processes have finished."""
+        running = any(chain.running() for chains in self._chains.values() for _, chain in chains)
+        if not running and torch.get_num_threads() != self._threads:
             torch.set_num_threads(self._threads)
 
-    def runs(self, task: str) -> Dict[str, ToolRun]:
-        """The training runs, by name ('det', 'seg_first', 'seg_resumed'), once the task's have finished."""
-        if task not in self.work_dirs:  # requested dynamically: trained now
-            names, invocations = self._plan(task)
-            self._runs.update(zip(names, ToolChain(invocations).wait(), strict=True))
-        elif self._chain and not self._runs.keys() & set(self._names):
-            self._runs.update(zip(self._names, self._chain.wait(), strict=True))
-            self.check_finished()
-        return self._runs
+    def runs(self, task: str, names: List[str]) -> Dict[str, ToolRun]:
+        """The named runs of a task ('det', 'seg_first', 'seg_resumed', or a tool run's name) once they have
+        finished."""
+        known = {name for chain_names, _ in self._chains.get(task, ()) for name in chain_names}
+        if not set(names) <= known:  # requested dynamically: run now
+            self._start(task, with_tool_runs=not set(names) <= set(TRAINING_RUNS[task]))
+        found: Dict[str, ToolRun] = {}
+        for chain_names, chain in self._chains[task]:
+            wanted = [chain_names.index(name) for name in names if name in chain_names]
+            if wanted:
+                found.update(zip(chain_names, chain.wait(max(wanted) + 1)))
+        self.check_finished()
+        return {name: found[name] for name in names}
+
+    def tool_runs(self, task: str) -> Dict[str, ToolRun]:
+        """Every tool run on the trained toy model, by name (``toy_runs.toy_tool_invocations``)."""
+        def names() -> List[str]:
+            return [name for chain_names, _ in self._chains.get(task, ()) for name in chain_names
+                    if name not in TRAINING_RUNS[task]]
+        if not names():  # requested dynamically: run now
+            self._start(task, with_tool_runs=True)
+        return self.runs(task, names())
 
     def stop(self) -> None:
-        if self._chain:
-            self._chain.stop()
+        for chains in self._chains.values():
+            for _, chain in chains:
+                chain.stop()
         torch.set_num_threads(self._threads)
 
 
-_TRAININGS: List[ToyTrainings] = []
+_TOY_RUNS: List[ToyRuns] = []
 
 
 @pytest.fixture(scope='session', autouse=True)
-def toy_trainings(request, tmp_path_factory) -> ToyTrainings:
-    """The trainings the session's tests need, started before the first test."""
-    tasks = set().union(*(trained_toys_needed(item) for item in request.session.items))
-    trainings = ToyTrainings(tasks, request, tmp_path_factory)
-    _TRAININGS.append(trainings)
-    yield trainings
-    trainings.stop()
+def toy_runs(request, tmp_path_factory) -> ToyRuns:
+    """The toy trainings and tool runs the session's tests need, started before the first test."""
+    needs: Dict[str, bool] = {}
+    for item in request.session.items:
+        for task, with_tool_runs in toys_needed(item).items():
+            needs[task] = needs.get(task, False) or with_tool_runs
+    runs = ToyRuns(needs, request, tmp_path_factory)
+    _TOY_RUNS.append(runs)
+    yield runs
+    runs.stop()
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    for trainings in _TRAININGS:
-        trainings.check_finished()
+    for runs in _TOY_RUNS:
+        runs.check_finished()
 
 
 @pytest.fixture(scope='session')
-def trained_detector(toy_trainings) -> str:
+def trained_detector(toy_runs) -> str:
     """Work dir of the toy SSDLite trained for its full schedule (``iter_600.pth``)."""
-    toy_trainings.runs('det')['det'].check()
-    return toy_trainings.work_dirs['det']
+    toy_runs.runs('det', TRAINING_RUNS['det'])['det'].check()
+    return toy_runs.work_dirs['det']
 
 
 @pytest.fixture(scope='session')
-def trained_segmentor_run(toy_trainings):
+def trained_segmentor_run(toy_runs):
     """The toy Mobile DeepLabv3 trained to SEG_INTERRUPTED_AT ("killed" there), then resumed to the end.
 
     Returns (work dir, log of the first run, log of the resumed run).
     """
-    runs = toy_trainings.runs('seg')
-    work_dir = toy_trainings.work_dirs['seg']
+    runs = toy_runs.runs('seg', TRAINING_RUNS['seg'])
+    work_dir = toy_runs.work_dirs['seg']
     runs['seg_first'].check()
     assert osp.exists(osp.join(work_dir, f'iter_{SEG_INTERRUPTED_AT}.pth'))
     return work_dir, runs['seg_first'].output, runs['seg_resumed'].check()
@@ -198,3 +254,15 @@ def trained_segmentor_run(toy_trainings):
 def trained_segmentor(trained_segmentor_run) -> str:
     """Work dir of the trained toy Mobile DeepLabv3 (``iter_<max_iters>.pth``)."""
     return trained_segmentor_run[0]
+
+
+@pytest.fixture(scope='session')
+def det_tool_runs(trained_detector, toy_runs) -> Dict[str, ToolRun]:
+    """The tool runs on the trained toy SSDLite, by name (``toy_runs.toy_tool_invocations``)."""
+    return toy_runs.tool_runs('det')
+
+
+@pytest.fixture(scope='session')
+def seg_tool_runs(trained_segmentor, toy_runs) -> Dict[str, ToolRun]:
+    """The tool runs on the trained toy Mobile DeepLabv3, by name (``toy_runs.toy_tool_invocations``)."""
+    return toy_runs.tool_runs('seg')

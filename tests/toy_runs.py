@@ -9,6 +9,7 @@ import runpy
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
@@ -19,7 +20,8 @@ from mmmnv2.datasets import data_root_options
 if TYPE_CHECKING:
     import torch
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TESTS = osp.dirname(osp.abspath(__file__))
+REPO = osp.dirname(TESTS)
 DET_CONFIG = osp.join(REPO, 'configs/ssdlite/ssdlite_mobilenetv2_1xb8-600i_toyshapes-192x192.py')
 SEG_CONFIG = osp.join(REPO, 'configs/mobile_deeplabv3/mobile-deeplabv3_mobilenetv2-os16_1xb8-300i_toyshapes-192x192.py')
 SEG_MAX_ITERS = Config.fromfile(SEG_CONFIG).train_cfg.max_iters
@@ -81,10 +83,26 @@ def untrained_checkpoint(config: str, path: str) -> str:
 
 
 _TOOL_CHAIN = r'''
-import json, runpy, sys, traceback
+import gc, json, multiprocessing, runpy, sys, traceback
+sys.path.insert(0, sys.argv[2])
+import host_memo
 from mmengine.visualization import Visualizer
+host_memo.install()
 for index, argv in enumerate(json.loads(sys.argv[1])):
     print(f'=== tool {index} starts', flush=True)
+    # What the interpreter's exit does after a tool: its daemonic processes (data loader workers) terminated and
+    # joined. Left alive, each would hold its loader's shutdown (in the collection below) for 5 s, the workers'
+    # status-check interval.
+    for child in multiprocessing.active_children():
+        if child.daemon:
+            child.terminate()
+    for child in multiprocessing.active_children():
+        child.join()
+    # The earlier tools' garbage collected, what survives frozen: the collections the hosts ask for (MMEngine's
+    # datasets call gc.collect() when they build) then cost what they would in a fresh process, not a pass over
+    # everything this process has imported and run.
+    gc.collect()
+    gc.freeze()
     sys.argv = argv
     # each run builds its own visualizer, as in a fresh process (each subclass keeps its own instances)
     classes = [Visualizer]
@@ -129,16 +147,16 @@ class ToolChain:
 
     One process saves starting Python with torch and the hosts once per tool (several seconds each on two cores).
     The tools share the process's imports: a tool that works only after another imported something is not caught
-    here.
+    here. The process memoizes two slow pure host functions (``host_memo``).
     """
 
     def __init__(self, invocations: List[List[str]]) -> None:
         self.invocations = invocations
-        # a file, not a pipe: nobody reads while it runs, and a full pipe would stop the tools
+        # a file, not a pipe: a full pipe would stop the tools while nobody reads
         self._output = tempfile.TemporaryFile(mode='w+')
         env = dict(os.environ, OMP_NUM_THREADS='1')  # see run_tool
-        self._process = subprocess.Popen([sys.executable, '-u', '-c', _TOOL_CHAIN, json.dumps(invocations)], cwd=REPO,
-                                         env=env, stdout=self._output, stderr=subprocess.STDOUT, text=True)
+        self._process = subprocess.Popen([sys.executable, '-u', '-c', _TOOL_CHAIN, json.dumps(invocations), TESTS],
+                                         cwd=REPO, env=env, stdout=self._output, stderr=subprocess.STDOUT, text=True)
 
     def running(self) -> bool:
         return self._process.poll() is None
@@ -148,20 +166,28 @@ class ToolChain:
             self._process.kill()
             self._process.wait()
 
-    def wait(self) -> List[ToolRun]:
-        returncode = self._process.wait()
-        self._output.seek(0)
-        parts = re.split(r'^=== tool (\d+) (?:starts|exits (-?\d+))\n', self._output.read(), flags=re.M)
-        outputs, statuses = {}, {}
-        for i in range(1, len(parts) - 1, 3):
-            index, status, text = int(parts[i]), parts[i + 1], parts[i + 2]
-            if status is None:
-                outputs[index] = text
-            else:
-                statuses[index] = int(status)
+    def wait(self, count: Optional[int] = None) -> List[ToolRun]:
+        """The runs of the first ``count`` tools (all by default) once they have exited; the later tools go on."""
+        count = len(self.invocations) if count is None else count
+        while True:
+            returncode = self._process.poll()
+            # pread: the file offset is shared with the process writing to it
+            size = os.fstat(self._output.fileno()).st_size
+            text = os.pread(self._output.fileno(), size, 0).decode('utf-8', errors='replace')
+            parts = re.split(r'^=== tool (\d+) (?:starts|exits (-?\d+))\n', text, flags=re.M)
+            outputs, statuses = {}, {}
+            for i in range(1, len(parts) - 1, 3):
+                index, status, output = int(parts[i]), parts[i + 1], parts[i + 2]
+                if status is None:
+                    outputs[index] = output
+                else:
+                    statuses[index] = int(status)
+            if returncode is not None or all(index in statuses for index in range(count)):
+                break
+            time.sleep(1)
         # a tool that killed the process has no exit line: the process's status is its status
         return [ToolRun(args, statuses.get(index, returncode or 1), outputs.get(index, ''))
-                for index, args in enumerate(self.invocations)]
+                for index, args in enumerate(self.invocations[:count])]
 
 
 def run_tools_in_one_process(invocations: List[List[str]]) -> List[ToolRun]:
@@ -193,3 +219,70 @@ def val_inputs(config: str, data_options: list, count: int = 8) -> 'torch.Tensor
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     model = init_model(cfg, device='cpu')
     return model.data_preprocessor(pseudo_collate([dataset[i] for i in range(count)]), False)['inputs']
+
+
+# int8 runs of the trained toys: calibration images, and a margin no int8 model meets, so that the accuracy guard
+# always takes its fallback (the sensitive layers kept in float)
+CALIB_IMAGES = 32
+FORCE_FALLBACK = '-1000'
+
+
+def host_test_tool(package) -> str:
+    """The host's own ``tools/test.py`` (shipped inside the installed mmdet / mmseg package)."""
+    return osp.join(osp.dirname(package.__file__), '.mim', 'tools', 'test.py')
+
+
+def toy_tool_invocations(task: str, checkpoint: str, options: list, work_dir: str) -> Dict[str, List[str]]:
+    """The tool runs on a trained toy model ('det' or 'seg') that the end-to-end tests check, by name.
+
+    Both tasks: ``tools/test.py`` on the config's untrained model ('untrained'), the export to ONNX ('export'),
+    ``tools/test.py`` on the ONNX file in onnxruntime ('onnx', with ``--show-dir``) and OpenVINO ('openvino'), the
+    export with the post-processing in the graph ('export_postprocessed') and ``tools/test.py`` on that file in both
+    runtimes ('postprocessed_onnxruntime', 'postprocessed_openvino'), ``tools/test.py`` on the checkpoint ('test').
+    Detection: ``--out predictions.pkl --show-dir pictures`` on 'test', MMDetection's own test tool ('host_test'),
+    the onnxruntime int8 quantization ('int8_onnxruntime', fallback forced) and ``tools/test.py`` on its file
+    ('int8_test'). Segmentation: ``--out label_maps`` on 'test', ``--tta`` ('tta'), the OpenVINO (NNCF) int8
+    quantization ('int8_openvino', fallback forced).
+
+    Each test run's work dir is ``<work_dir>/<name>`` (``work_dir_of``); the ONNX file is ``<work_dir>/model.onnx``,
+    an int8 file ``<work_dir>/<name>.onnx`` with its report ``<work_dir>/<name>.json``.
+    """
+    config = DET_CONFIG if task == 'det' else SEG_CONFIG
+    onnx_file = osp.join(work_dir, 'model.onnx')
+    postprocessed_file = osp.join(work_dir, 'postprocessed.onnx')  # the post-processing in the graph
+    # --show-dir: MMDetection puts it in the run's folder, MMSegmentation takes it as given.
+    show_dir = 'pictures' if task == 'det' else osp.join(work_dir, 'onnx', 'pictures')
+    tests = {
+        'untrained': ['tools/test.py', config, untrained_checkpoint(config, osp.join(work_dir, 'untrained.pth'))],
+        'onnx': ['tools/test.py', config, onnx_file, '--num-threads', '1', '--show-dir', show_dir],
+        'openvino': ['tools/test.py', config, onnx_file, '--backend', 'openvino', '--num-threads', '1'],
+        **{f'postprocessed_{backend}': ['tools/test.py', config, postprocessed_file, '--backend', backend,
+                                        '--num-threads', '1'] for backend in ('onnxruntime', 'openvino')},
+    }
+    if task == 'det':
+        import mmdet
+        int8 = {'int8_onnxruntime': 'onnxruntime'}
+        tests.update(test=['tools/test.py', config, checkpoint, '--out',
+                           osp.join(work_dir, 'test', 'predictions.pkl'), '--show-dir', 'pictures'],
+                     host_test=[host_test_tool(mmdet), config, checkpoint],
+                     int8_test=['tools/test.py', config, osp.join(work_dir, 'int8_onnxruntime.onnx'),
+                                '--num-threads', '1'])
+    else:
+        int8 = {'int8_openvino': 'openvino'}
+        tests.update(test=['tools/test.py', config, checkpoint, '--out', osp.join(work_dir, 'test', 'label_maps')],
+                     tta=['tools/test.py', config, checkpoint, '--tta'])
+    for name, args in tests.items():
+        args += ['--work-dir', osp.join(work_dir, name), '--cfg-options', *options]
+    quantizations = {
+        name: ['tools/deployment/quantize.py', config, onnx_file, '--out', osp.join(work_dir, f'{name}.onnx'),
+               '--backend', backend, '--calib-images', str(CALIB_IMAGES), '--max-drop', FORCE_FALLBACK,
+               '--num-threads', '1', '--cfg-options', *options] for name, backend in int8.items()}
+    exports = {'export': ['tools/deployment/pytorch2onnx.py', config, checkpoint, '--output-file', onnx_file,
+                          '--dynamic-batch'],
+               'export_postprocessed': ['tools/deployment/pytorch2onnx.py', config, checkpoint, '--output-file',
+                                        postprocessed_file, '--postprocess']}
+    # in an order each run finds the files it reads
+    order = ['test', 'host_test', 'untrained', 'tta', 'export', 'onnx', 'openvino', 'export_postprocessed',
+             'postprocessed_onnxruntime', 'postprocessed_openvino', *int8, 'int8_test']
+    invocations = {**tests, **quantizations, **exports}
+    return {name: invocations[name] for name in order if name in invocations}

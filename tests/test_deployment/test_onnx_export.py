@@ -213,10 +213,10 @@ def test_unexportable_operator_is_named_with_its_module(tmp_path):
         export_onnx(cfg, None, str(tmp_path / 'model.onnx'))
 
 
-def test_missing_runtime_says_how_to_install(tmp_path, monkeypatch):
+def test_missing_runtime_says_how_to_install(det_toy_export, tmp_path, monkeypatch):
+    _, onnx_file = det_toy_export
     checkpoint = str(tmp_path / 'model.pth')
     randomised_checkpoint(DET_CONFIG, checkpoint)
-    onnx_file = export_onnx(DET_CONFIG, checkpoint, str(tmp_path / 'model.onnx'))
     out = str(tmp_path / 'int8.onnx')
     calls = {'onnxruntime': lambda: init_onnx_model(DET_CONFIG, onnx_file),
              'openvino': lambda: init_onnx_model(DET_CONFIG, onnx_file, backend='openvino'),

@@ -2,9 +2,10 @@
 (onnxruntime's static QDQ quantization, NNCF) within 1.0 point of fp32 on the val set, with the accuracy guard's
 fallback (sensitive layers kept in float) taken and checked against the graph.
 
-The detector's int8 file is scored again by ``tools/test.py``, independently of the quantization tool's own
-evaluation. The two other task/backend pairs are ``slow``:
-``python -m pytest tests/test_e2e/test_int8_end_to_end.py -m slow``.
+The detector (onnxruntime) and the segmentor (OpenVINO) go through ``tools/deployment/quantize.py`` in the session's
+tool runs on the trained toys (``toy_runs.toy_tool_invocations``); the detector's int8 file is scored again by
+``tools/test.py``, independently of the quantization tool's own evaluation. The two other task/backend pairs run
+``quantize_model`` here and are ``slow``: ``python -m pytest tests/test_e2e/test_int8_end_to_end.py -m slow``.
 """
 import json
 
@@ -13,11 +14,13 @@ import onnx
 import pytest
 from mmengine.config import Config
 from toy_runs import (
+    CALIB_IMAGES,
     DET_CONFIG,
+    FORCE_FALLBACK,
     SEG_CONFIG,
+    ToolRun,
     det_data_options,
     reported,
-    run_tool,
     seg_data_options,
     val_inputs,
 )
@@ -26,8 +29,6 @@ from mmmnv2.deployment import init_onnx_model, quantize_model
 
 OUTPUT_TOLERANCE = 1e-4  # of the largest output; float32 (bfloat16, OpenVINO's default on some CPUs: ~5e-3)
 MAX_DROP = 1.0  # points: mAP@0.5 in percent, mIoU
-CALIB_IMAGES = 32
-FORCE_FALLBACK = '-1000'  # a margin no int8 model meets: the guard always keeps the sensitive layers in float
 # The first convolution and the convolutions that produce the graph outputs, as the toy configs build them.
 SENSITIVE = {'det': {'backbone.conv1.conv', *(f'bbox_head.{kind}_convs.{level}.1' for kind in ('cls', 'reg')
                                               for level in range(6))},
@@ -38,7 +39,7 @@ METRIC = {'det': 'coco/bbox_mAP_50', 'seg': 'mIoU'}
 @pytest.fixture
 def toy(det_tool_runs, seg_tool_runs, det_toy_data, seg_toy_data):
     """task -> (config, data options, fp32 ONNX file of the trained toy model): the file the export tool wrote in the
-    e2e conftest's shared tool runs (``det_tool_runs`` / ``seg_tool_runs``, dynamic batch).
+    session's tool runs on the trained toys (``det_tool_runs`` / ``seg_tool_runs``, dynamic batch).
 
     Both tasks' runs are requested by name, not looked up when called: the session then knows at collection that
     these tests need the trained toys, trains them in the background and runs these tests last."""
@@ -90,28 +91,37 @@ def check_report(task: str, report: dict, fp32_file: str, int8_file: str) -> Non
     assert {name for name, quantized in int8.items() if not quantized} == set(report['kept_fp32'])
 
 
-def test_detector_int8_onnxruntime_through_the_tool(toy, tmp_path):
+def quantization_report(run: ToolRun) -> dict:
+    """The report a ``tools/deployment/quantize.py`` run wrote (beside its ``--out`` file)."""
+    with open(run.args[run.args.index('--out') + 1].replace('.onnx', '.json')) as f:
+        return json.load(f)
+
+
+def test_detector_int8_onnxruntime_through_the_tool(det_tool_runs):
     """The command line: the guard's fallback named, exit status 1 (the margin is never met), the report written;
     the int8 file then scored by ``tools/test.py`` as the report says."""
-    config, options, onnx_file = toy('det')
-    out = str(tmp_path / 'model_int8.onnx')
-    result = run_tool('tools/deployment/quantize.py', config, onnx_file, '--out', out, '--backend', 'onnxruntime',
-                      '--calib-images', str(CALIB_IMAGES), '--max-drop', FORCE_FALLBACK, '--num-threads', '1',
-                      '--cfg-options', *options, check=False)
-    assert result.returncode == 1, result.stderr[-3000:]
-    assert 'more than --max-drop' in result.stderr and 'bbox_head.cls_convs.0.1' in result.stdout
-    with open(str(tmp_path / 'model_int8.json')) as f:
-        report = json.load(f)
-    check_report('det', report, onnx_file, out)
-    tested = run_tool('tools/test.py', config, out, '--work-dir', str(tmp_path / 'test'), '--num-threads', '1',
-                      '--cfg-options', *options)
-    assert reported(METRIC['det'], tested.stdout + tested.stderr) * 100 == pytest.approx(report['int8'], abs=1e-6)
+    run = det_tool_runs['int8_onnxruntime']
+    assert run.returncode == 1, run.output[-3000:]
+    assert 'more than --max-drop' in run.output and 'bbox_head.cls_convs.0.1' in run.output
+    report = quantization_report(run)
+    check_report('det', report, run.args[2], run.args[run.args.index('--out') + 1])
+    tested = det_tool_runs['int8_test']
+    assert tested.args[2] == run.args[run.args.index('--out') + 1]
+    assert reported(METRIC['det'], tested.check()) * 100 == pytest.approx(report['int8'], abs=1e-6)
 
 
-@pytest.mark.parametrize('task,backend', [
-    ('seg', 'openvino'),
-    pytest.param('det', 'openvino', marks=pytest.mark.slow),
-    pytest.param('seg', 'onnxruntime', marks=pytest.mark.slow)])
+def test_segmentor_int8_openvino_through_the_tool(seg_tool_runs):
+    """NNCF through the command line, calibrated on the train set: within a point of fp32 with everything
+    quantized and with the guard's fallback."""
+    run = seg_tool_runs['int8_openvino']
+    assert run.returncode == 1 and 'more than --max-drop' in run.output, run.output[-3000:]
+    report = quantization_report(run)
+    check_report('seg', report, run.args[2], run.args[run.args.index('--out') + 1])
+    assert report['calibration'] == dict(split='train', images=CALIB_IMAGES)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('task,backend', [('det', 'openvino'), ('seg', 'onnxruntime')])
 def test_int8_within_a_point(task, backend, toy, tmp_path):
     config, options, onnx_file = toy(task)
     cfg = Config.fromfile(config)

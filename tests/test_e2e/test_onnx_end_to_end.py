@@ -35,8 +35,9 @@ POSTPROCESS_TOLERANCE = {'coco/bbox_mAP_50': 1e-4, 'mIoU': 0.01}
 def check_onnx_scores_as_pytorch(config: str, metric: str, checkpoint: str, options: list, runs: dict,
                                  learned: float) -> None:
     """The export tool's file scores as the checkpoint through ``tools/test.py`` in onnxruntime and OpenVINO, and
-    so does the file with the post-processing in the graph (the runs of the e2e conftest's ``tool_runs``); the host
-    visualiser draws the predictions, and the raw outputs on val images are PyTorch's."""
+    so does the file with the post-processing in the graph (the session's tool runs on the trained toy,
+    ``toy_runs.toy_tool_invocations``); the host visualiser draws the predictions, and the raw outputs on val
+    images are PyTorch's."""
     onnx_file = runs['export'].args[runs['export'].args.index('--output-file') + 1]
     runs['export'].check()
     runs['export_postprocessed'].check()

@@ -3,7 +3,7 @@
 The runners' results from a post-processed file must be the hosts' Python post-processing of the same network:
 detection boxes within float tolerance with the same labels, scores and order (also at score_thr 0, every anchor a
 candidate for NMS), identical segmentation label maps (also for a padded image), in onnxruntime and OpenVINO.
-The files are the tool chain's exports (tests/test_e2e/conftest.py: ``--postprocess``; score_thr 0 by
+The files are the tool chain's exports (``toy_runs.toy_tool_invocations``: ``--postprocess``; score_thr 0 by
 ``add_postprocess`` on the network-only export). The metric through ``tools/test.py`` is in test_onnx_end_to_end.py.
 """
 import copy
