@@ -88,6 +88,21 @@ def resolve(name: str):
     raise ModuleNotFoundError(name)
 
 
+def test_architecture_names_every_folder_and_module_of_the_package():
+    """The README's Architecture block lists what the checkout and the package hold: each top-level folder it
+    names exists, and its ``mmmnv2/`` entries are exactly the package's modules and subpackages."""
+    text = README.read_text(encoding='utf-8')
+    block = re.compile(r'```\n(.*?)```', re.S).search(text, text.index('\n## Architecture\n')).group(1)
+    top = re.findall(r'^([a-z0-9_]+/)', block, re.M)
+    assert top[0] == 'mmmnv2/' and all(osp.isdir(osp.join(REPO, name)) for name in top), top
+    listed = set(re.findall(r'^  ([a-z_]+(?:/|\.py))', block, re.M))
+    package = osp.join(REPO, 'mmmnv2')
+    present = {f'{name}/' if osp.isdir(osp.join(package, name)) else name for name in os.listdir(package)
+               if (name.endswith('.py') and name != '__init__.py')
+               or osp.isfile(osp.join(package, name, '__init__.py'))}
+    assert listed == present
+
+
 def test_every_mmmnv2_name_in_the_readme_exists():
     names = sorted(set(re.findall(r'\bmmmnv2(?:\.[A-Za-z_]\w*)+', README.read_text(encoding='utf-8'))))
     assert 'mmmnv2.MobileNetV2' in names and 'mmmnv2.apis.init_model' in names
