@@ -25,6 +25,7 @@ from toy_runs import (
     ToolChain,
     ToolRun,
     det_data_options,
+    det_int8_data,
     seg_data_options,
     toy_tool_invocations,
 )
@@ -148,8 +149,11 @@ class ToyRuns:
             names, invocations = list(TRAINING_RUNS[task]), self._training(task)
         if with_tool_runs:
             checkpoint = osp.join(self.work_dirs[task], TRAINED_CHECKPOINTS[task])
+            int8_options = None
+            if task == 'det':
+                int8_options = det_data_options(det_int8_data(str(self._tmp_path_factory.mktemp('det_int8_data'))))
             tools = toy_tool_invocations(task, checkpoint, self._data_options(task),
-                                         str(self._tmp_path_factory.mktemp(f'{task}_tool_runs')))
+                                         str(self._tmp_path_factory.mktemp(f'{task}_tool_runs')), int8_options)
             if not invocations:  # the training runs in another process: the tools wait for it
                 self.runs(task, TRAINING_RUNS[task])
             names += list(tools)
@@ -213,7 +217,7 @@ _TOY_RUNS: List[ToyRuns] = []
 
 
 @pytest.fixture(scope='session', autouse=True)
-def toy_runs(request, tmp_path_factory) -> ToyRuns:
+def background_toy_runs(request, tmp_path_factory) -> ToyRuns:
     """The toy trainings and tool runs the session's tests need, started before the first test."""
     needs: Dict[str, bool] = {}
     for item in request.session.items:
@@ -231,20 +235,20 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.fixture(scope='session')
-def trained_detector(toy_runs) -> str:
+def trained_detector(background_toy_runs) -> str:
     """Work dir of the toy SSDLite trained for its full schedule (``iter_600.pth``)."""
-    toy_runs.runs('det', TRAINING_RUNS['det'])['det'].check()
-    return toy_runs.work_dirs['det']
+    background_toy_runs.runs('det', TRAINING_RUNS['det'])['det'].check()
+    return background_toy_runs.work_dirs['det']
 
 
 @pytest.fixture(scope='session')
-def trained_segmentor_run(toy_runs):
+def trained_segmentor_run(background_toy_runs):
     """The toy Mobile DeepLabv3 trained to SEG_INTERRUPTED_AT ("killed" there), then resumed to the end.
 
     Returns (work dir, log of the first run, log of the resumed run).
     """
-    runs = toy_runs.runs('seg', TRAINING_RUNS['seg'])
-    work_dir = toy_runs.work_dirs['seg']
+    runs = background_toy_runs.runs('seg', TRAINING_RUNS['seg'])
+    work_dir = background_toy_runs.work_dirs['seg']
     runs['seg_first'].check()
     assert osp.exists(osp.join(work_dir, f'iter_{SEG_INTERRUPTED_AT}.pth'))
     return work_dir, runs['seg_first'].output, runs['seg_resumed'].check()
@@ -257,12 +261,12 @@ def trained_segmentor(trained_segmentor_run) -> str:
 
 
 @pytest.fixture(scope='session')
-def det_tool_runs(trained_detector, toy_runs) -> Dict[str, ToolRun]:
+def det_tool_runs(trained_detector, background_toy_runs) -> Dict[str, ToolRun]:
     """The tool runs on the trained toy SSDLite, by name (``toy_runs.toy_tool_invocations``)."""
-    return toy_runs.tool_runs('det')
+    return background_toy_runs.tool_runs('det')
 
 
 @pytest.fixture(scope='session')
-def seg_tool_runs(trained_segmentor, toy_runs) -> Dict[str, ToolRun]:
+def seg_tool_runs(trained_segmentor, background_toy_runs) -> Dict[str, ToolRun]:
     """The tool runs on the trained toy Mobile DeepLabv3, by name (``toy_runs.toy_tool_invocations``)."""
-    return toy_runs.tool_runs('seg')
+    return background_toy_runs.tool_runs('seg')
