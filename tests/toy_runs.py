@@ -238,9 +238,15 @@ def det_int8_data(root: str) -> str:
     return root
 
 
-def host_test_tool(package) -> str:
-    """The host's own ``tools/test.py`` (shipped inside the installed mmdet / mmseg package)."""
-    return osp.join(osp.dirname(package.__file__), '.mim', 'tools', 'test.py')
+def host_tool(scope: str, name: str) -> str:
+    """The host's own tool ``name`` ('train', 'test') of a config's default scope ('mmdet', 'mmseg'), shipped inside
+    the installed package."""
+    import mmdet
+    import mmseg
+    package = {'mmdet': mmdet, 'mmseg': mmseg}[scope]
+    path = osp.join(osp.dirname(package.__file__), '.mim', 'tools', f'{name}.py')
+    assert osp.exists(path), path
+    return path
 
 
 def toy_tool_invocations(task: str, checkpoint: str, options: list, work_dir: str,
@@ -274,11 +280,10 @@ def toy_tool_invocations(task: str, checkpoint: str, options: list, work_dir: st
                                         '--num-threads', '1'] for backend in ('onnxruntime', 'openvino')},
     }
     if task == 'det':
-        import mmdet
         int8 = {'int8_onnxruntime': 'onnxruntime'}
         tests.update(test=['tools/test.py', config, checkpoint, '--out',
                            osp.join(work_dir, 'test', 'predictions.pkl'), '--show-dir', 'pictures'],
-                     host_test=[host_test_tool(mmdet), config, checkpoint],
+                     host_test=[host_tool('mmdet', 'test'), config, checkpoint],
                      int8_test=['tools/test.py', config, osp.join(work_dir, 'int8_onnxruntime.onnx'),
                                 '--num-threads', '1'])
     else:

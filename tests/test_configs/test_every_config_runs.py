@@ -24,7 +24,7 @@ import shutil
 import pytest
 import torch
 from mmengine.config import Config
-from toy_runs import REPO, run_tools_in_one_process
+from toy_runs import REPO, host_tool, run_tools_in_one_process
 
 from mmmnv2.datasets import data_root_options, generate_detection, generate_segmentation
 from mmmnv2.datasets.data_root_options import LOADERS, dataset_keys
@@ -42,16 +42,6 @@ WEIGHTS_NORMALISATION = {
     'timm/': IMAGENET,
     'tf_': TF_RANGE,
 }
-
-
-def host_tool(cfg: Config, name: str) -> str:
-    """The host's own tool (shipped inside the installed mmdet / mmseg package)."""
-    import mmdet
-    import mmseg
-    package = {'mmdet': mmdet, 'mmseg': mmseg}[cfg.default_scope]
-    path = osp.join(osp.dirname(package.__file__), '.mim', 'tools', f'{name}.py')
-    assert osp.exists(path), path
-    return path
 
 
 def pretrained_checkpoint(cfg: Config) -> str:
@@ -167,10 +157,10 @@ def tool_invocations(config: str, data_root: str, local_imagenet_checkpoint: str
     return [
         ['tools/train.py', config, '--work-dir', work_dir, '--cfg-options', *options,
          f'train_cfg.{length}={1 if by_epoch else 2}', f'train_cfg.val_interval={1 if by_epoch else 2}'],
-        [host_tool(cfg, 'train'), config, '--work-dir', work_dir, '--resume', '--cfg-options', *options,
+        [host_tool(cfg.default_scope, 'train'), config, '--work-dir', work_dir, '--resume', '--cfg-options', *options,
          f'train_cfg.{length}={2 if by_epoch else 3}', 'train_cfg.val_interval=100'],
-        [host_tool(cfg, 'test'), config, last, '--work-dir', osp.join(tmp_path, 'host_test'), '--cfg-options',
-         *options],
+        [host_tool(cfg.default_scope, 'test'), config, last, '--work-dir', osp.join(tmp_path, 'host_test'),
+         '--cfg-options', *options],
         ['tools/test.py', config, last, '--work-dir', osp.join(tmp_path, 'our_test'), *tta, '--cfg-options', *options],
     ]
 

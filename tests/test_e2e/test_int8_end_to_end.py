@@ -91,9 +91,14 @@ def check_report(task: str, report: dict, fp32_file: str, int8_file: str) -> Non
     assert {name for name, quantized in int8.items() if not quantized} == set(report['kept_fp32'])
 
 
+def int8_file(run: ToolRun) -> str:
+    """The int8 file a ``tools/deployment/quantize.py`` run wrote (its ``--out``)."""
+    return run.args[run.args.index('--out') + 1]
+
+
 def quantization_report(run: ToolRun) -> dict:
-    """The report a ``tools/deployment/quantize.py`` run wrote (beside its ``--out`` file)."""
-    with open(run.args[run.args.index('--out') + 1].replace('.onnx', '.json')) as f:
+    """The report a ``tools/deployment/quantize.py`` run wrote (beside its int8 file)."""
+    with open(int8_file(run).replace('.onnx', '.json')) as f:
         return json.load(f)
 
 
@@ -104,9 +109,9 @@ def test_detector_int8_onnxruntime_through_the_tool(det_tool_runs):
     assert run.returncode == 1, run.output[-3000:]
     assert 'more than --max-drop' in run.output and 'bbox_head.cls_convs.0.1' in run.output
     report = quantization_report(run)
-    check_report('det', report, run.args[2], run.args[run.args.index('--out') + 1])
+    check_report('det', report, run.args[2], int8_file(run))
     tested = det_tool_runs['int8_test']
-    assert tested.args[2] == run.args[run.args.index('--out') + 1]
+    assert tested.args[2] == int8_file(run)
     assert reported(METRIC['det'], tested.check()) * 100 == pytest.approx(report['int8'], abs=1e-6)
 
 
@@ -116,7 +121,7 @@ def test_segmentor_int8_openvino_through_the_tool(seg_tool_runs):
     run = seg_tool_runs['int8_openvino']
     assert run.returncode == 1 and 'more than --max-drop' in run.output, run.output[-3000:]
     report = quantization_report(run)
-    check_report('seg', report, run.args[2], run.args[run.args.index('--out') + 1])
+    check_report('seg', report, run.args[2], int8_file(run))
     assert report['calibration'] == dict(split='train', images=CALIB_IMAGES)
 
 
