@@ -21,8 +21,8 @@ onnxruntime or OpenVINO (``--backend``), with the config's pre-processing, post-
 import argparse
 
 from mmmnv2.deployment import BACKENDS
-from mmmnv2.engine import run_config
-from mmmnv2.utils import add_run_arguments, load_run_config
+from mmmnv2.engine import run_loop
+from mmmnv2.utils import add_run_arguments, load_run_loop
 
 
 def parse_args() -> argparse.Namespace:
@@ -43,7 +43,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    cfg, host = load_run_config(args)
+    cfg, host = load_run_loop(args)
 
     if args.checkpoint.endswith('.onnx'):
         from mmmnv2.deployment import onnx_model_cfg
@@ -73,7 +73,7 @@ def main() -> None:
     if args.out is not None:
         host.apply_out(cfg, args.out)
 
-    run_config(cfg, args.launcher, 'test')
+    run_loop(cfg, args.launcher, 'test')
 
 
 if __name__ == '__main__':

@@ -15,8 +15,8 @@ ones it skipped.
 """
 import argparse
 
-from mmmnv2.engine import find_resumable_checkpoint, run_config
-from mmmnv2.utils import add_run_arguments, load_run_config
+from mmmnv2.engine import find_resumable_checkpoint, run_loop
+from mmmnv2.utils import add_run_arguments, load_run_loop
 
 
 def parse_args() -> argparse.Namespace:
@@ -37,7 +37,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    cfg, _ = load_run_config(args)
+    cfg, _ = load_run_loop(args)
 
     if args.amp:
         if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
@@ -59,7 +59,7 @@ def main() -> None:
         cfg.resume = True
         cfg.load_from = args.resume
 
-    run_config(cfg, args.launcher, 'train', partial_load=args.partial_load)
+    run_loop(cfg, args.launcher, 'train', partial_load=args.partial_load)
 
 
 if __name__ == '__main__':

@@ -33,14 +33,8 @@ from mmengine.model import BaseModel
 from mmengine.registry import DefaultScope
 from mmengine.structures import BaseDataElement
 
-from mmmnv2.utils import (
-    build_host_model,
-    config_dataset_meta,
-    config_host,
-    drop_pretrained,
-    load_checkpoint_file,
-    load_checkpoint_into,
-)
+from mmmnv2.deployment import init_onnx_model
+from mmmnv2.utils import config_host, init_pytorch_model
 from mmmnv2.visualization import draw_sample
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -86,39 +80,24 @@ def check_model_file(model_path: str) -> None:
 
 def init_model(config: Union[str, Config], weights: Optional[str] = None, device: Optional[str] = None,
                backend: Optional[str] = None) -> BaseModel:
-    """The config's model with ``weights``: the one way mmmnv2 builds a model from a config and weights.
+    """The config's model with ``weights``, PyTorch or exported: the one way mmmnv2 builds a model to run.
 
-    ``weights``: None for the initial weights of ``init_weights`` (nothing downloaded: a ``Pretrained`` init_cfg is
-    dropped); a checkpoint (``.pth``/``.pt``), loaded strictly and weights-only (``load_checkpoint_file``: refusals
-    name the file; ``load_checkpoint_into``: a checkpoint of another model is refused listing the missing,
-    unexpected and mis-shaped keys); or an exported ONNX file, run in ``backend`` ('onnxruntime', the default, or
-    'openvino'; ONNX files only). The model is in eval mode and has
-    ``test_step``, ``cfg`` and ``dataset_meta`` (the checkpoint's, else the config's data set's). ``device`` (PyTorch
-    models only): default GPU if there is one, else CPU.
+    ``weights``: None for the initial weights; a checkpoint (``.pth``/``.pt``): the PyTorch model
+    (``mmmnv2.utils.init_pytorch_model``: loaded weights-only and strictly), on ``device`` (default GPU if there is
+    one, else CPU); or an exported ONNX file, run in ``backend`` ('onnxruntime', the default, or 'openvino'; ONNX files
+    only; ``mmmnv2.deployment.init_onnx_model``). The model is in eval mode and has ``test_step``, ``cfg`` and
+    ``dataset_meta`` (the file's, else the config's data set's).
     """
     cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
     config_host(cfg)  # refuses a config of another library before anything is loaded
     if weights is not None:
         check_model_file(weights)
         if weights.lower().endswith(ONNX_EXTENSION):
-            from mmmnv2.deployment import init_onnx_model  # needs onnxruntime or openvino, only here
             return init_onnx_model(cfg, weights, backend=backend or 'onnxruntime')
     if backend is not None:
         raise ValueError(f'backend={backend!r} runs an exported ONNX file; weights must then be a {ONNX_EXTENSION} '
                          f'file, got {weights}')
-    model_cfg = copy.deepcopy(cfg)
-    drop_pretrained(model_cfg.model)  # the weights come from the checkpoint, or stay as initialised
-    model = build_host_model(model_cfg)
-    meta = None
-    if weights is None:
-        model.init_weights()
-    else:
-        checkpoint = load_checkpoint_file(weights)
-        load_checkpoint_into(model, checkpoint, weights)
-        meta = (checkpoint.get('meta') or {}).get('dataset_meta')
-    model.dataset_meta = meta or config_dataset_meta(cfg)
-    model.cfg = cfg
-    return model.eval().to(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    return init_pytorch_model(cfg, weights, device)
 
 
 class ImageReadError(ValueError):

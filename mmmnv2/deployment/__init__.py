@@ -1,21 +1,25 @@
 """Deployment: export SSDLite / Mobile DeepLabv3 to ONNX, run the file in onnxruntime or OpenVINO, quantize it.
 
-``export_onnx`` writes one ONNX file (batch norm folded into the convolutions, fixed input size), optionally ending
-with the post-processing (``postprocess=True``, or ``add_postprocess`` on a network-only file). The runners
-(``ONNXDetector``, ``ONNXSegmentor``) are MMEngine models: the config's pre-processing, the ONNX network
-in onnxruntime or OpenVINO (``backend``), then the host's own post-processing, so ``tools/test.py``, the evaluators,
-the visualisers and ``tools/infer.py`` work on every runtime. onnx, onnxruntime, openvino and nncf come with
-``pip install 'mmmnv2[deploy]'``.
+- ``export.py``: ``export_onnx`` writes one ONNX file (batch norm folded into the convolutions, fixed input size),
+  optionally ending with the post-processing (``postprocess=True``, or ``add_postprocess`` on a network-only file);
+- ``postprocess_graph.py``: that post-processing as ONNX operators;
+- ``graph_format.py``: what an exported file holds (input and output names, metadata keys);
+- ``sessions.py``: the runtimes (onnxruntime, OpenVINO) behind one small session interface;
+- ``runner.py``, ``onnx_detector.py``, ``onnx_segmentor.py``: the runners (``ONNXDetector``, ``ONNXSegmentor``),
+  MMEngine models doing the config's pre-processing, the network in a session, then the host's own
+  post-processing, so ``tools/test.py``, the evaluators, the visualisers and ``tools/infer.py`` work on every runtime;
+- ``quantization.py``: int8 with an accuracy guard.
+
+onnx, onnxruntime, openvino and nncf come with ``pip install 'mmmnv2[deploy]'``.
 """
-from ..utils import fixed_input_size
-from .backends import BACKENDS, open_session
 from .export import UnsupportedOperatorError, add_postprocess, export_onnx
+from .graph_format import relative_difference
 from .onnx_detector import ONNXDetector
-from .onnx_interface import relative_difference
 from .onnx_segmentor import ONNXSegmentor
 from .quantization import quantize_model, sensitive_layers
-from .runtime import init_onnx_model, onnx_model_cfg
+from .runner import init_onnx_model, onnx_model_cfg
+from .sessions import BACKENDS, open_session
 
-__all__ = ['BACKENDS', 'ONNXDetector', 'ONNXSegmentor', 'UnsupportedOperatorError', 'fixed_input_size',
-           'add_postprocess', 'export_onnx', 'init_onnx_model', 'onnx_model_cfg', 'open_session', 'quantize_model',
+__all__ = ['BACKENDS', 'ONNXDetector', 'ONNXSegmentor', 'UnsupportedOperatorError', 'add_postprocess',
+           'export_onnx', 'init_onnx_model', 'onnx_model_cfg', 'open_session', 'quantize_model',
            'relative_difference', 'sensitive_layers']

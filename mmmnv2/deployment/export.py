@@ -6,7 +6,7 @@ Anchor decoding + NMS (detection) and resizing to the image + argmax (segmentati
 host's own code, in the runners (``ONNXDetector`` / ``ONNXSegmentor``), so an exported model's results
 are computed exactly as the PyTorch evaluation computes them.
 With ``postprocess=True`` the graph ends with that post-processing instead, as ONNX operators
-(``onnx_postprocess``), with the config's ``test_cfg`` written into it and its settings into the file's metadata.
+(``postprocess_graph``), with the config's ``test_cfg`` written into it and its settings into the file's metadata.
 """
 import copy
 import json
@@ -17,8 +17,8 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
-from ..utils import config_host, drop_pretrained, fixed_input_size, fuse_conv_bn_layers
-from .onnx_interface import (
+from ..utils import config_host, drop_pretrained, fixed_input_size, fuse_conv_bn_layers, init_pytorch_model
+from .graph_format import (
     INPUT_NAME,
     META_DATASET_META,
     META_HOST,
@@ -34,7 +34,7 @@ class UnsupportedOperatorError(RuntimeError):
 
 
 class Network(nn.Module):
-    """Images -> the model's ``mode='tensor'`` outputs as a flat tuple (``onnx_interface.flatten_outputs``).
+    """Images -> the model's ``mode='tensor'`` outputs as a flat tuple (``graph_format.flatten_outputs``).
 
     Detector: class scores per level, then box deltas per level; segmentor: the decode head's logits.
     """
@@ -54,7 +54,7 @@ def export_onnx(config: Union[str, Config], checkpoint: Optional[str], out_file:
 
     ``input_size``: (height, width), by default the config's test size (``fixed_input_size``). ``dynamic_batch``:
     the batch dimension is left free (otherwise 1). ``checkpoint=None`` exports random weights (benchmarks).
-    ``postprocess``: the graph ends with the post-processing (``onnx_postprocess``: decoding + NMS with the config's
+    ``postprocess``: the graph ends with the post-processing (``postprocess_graph``: decoding + NMS with the config's
     ``test_cfg`` for detection, resizing + argmax to uint8 labels for segmentation), recorded in the file's
     metadata so that the runners use it.
     """
@@ -63,8 +63,7 @@ def export_onnx(config: Union[str, Config], checkpoint: Optional[str], out_file:
     cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
     host = config_host(cfg)
     height, width = input_size or fixed_input_size(cfg)
-    from ..apis import init_model  # the API sits above deployment: imported at call time
-    model = init_model(cfg, checkpoint, 'cpu')
+    model = init_pytorch_model(cfg, checkpoint, 'cpu')
     dataset_meta = model.dataset_meta
     fuse_conv_bn_layers(model)  # folds every BatchNorm that follows a convolution into its weights
     network = Network(model).eval()
@@ -96,7 +95,7 @@ def export_onnx(config: Union[str, Config], checkpoint: Optional[str], out_file:
     if left:
         raise RuntimeError(f'batch norm was not folded: {left} left in the graph')
     if postprocess:
-        from .onnx_postprocess import append_postprocess
+        from .postprocess_graph import append_postprocess
         append_postprocess(model_proto, model)
     onnx.checker.check_model(model_proto)
     onnx.save(model_proto, out_file)
@@ -119,10 +118,9 @@ def add_postprocess(config: Union[str, Config], onnx_file: str, out_file: str) -
                          f'{metadata.get(META_HOST)})')
     if META_POSTPROCESS in metadata:
         raise ValueError(f'{onnx_file} already ends with its post-processing')
-    from ..apis import init_model
     drop_pretrained(cfg.model)
-    model = init_model(cfg, None, 'cpu')  # only the heads' settings, anchors and box coder are used
-    from .onnx_postprocess import append_postprocess
+    model = init_pytorch_model(cfg, None, 'cpu')  # only the heads' settings, anchors and box coder are used
+    from .postprocess_graph import append_postprocess
     append_postprocess(model_proto, model)
     onnx.checker.check_model(model_proto)
     onnx.save(model_proto, out_file)

@@ -6,17 +6,17 @@ from mmdet.structures.bbox import scale_boxes
 from mmengine.structures import InstanceData
 
 from ..registry import MODELS
-from .onnx_model import ONNXModel
-from .onnx_postprocess import check_settings, detection_settings
+from .runner import ONNXRunner
+from .postprocess_graph import check_settings, detection_settings
 
 
 @MODELS.register_module()
-class ONNXDetector(ONNXModel):
+class ONNXDetector(ONNXRunner):
     """Runs the network in onnxruntime or OpenVINO (``backend``); anchor decoding and NMS are the host head's
     ``predict_by_feat``, or the graph's own for a file exported with ``postprocess=True`` (then the runner only
     rescales the boxes to the image).
 
-    Built from a config by ``init_onnx_model`` (or ``tools/test.py CONFIG model.onnx``); see ``ONNXModel``.
+    Built from a config by ``init_onnx_model`` (or ``tools/test.py CONFIG model.onnx``); see ``ONNXRunner``.
     """
 
     def __init__(self, onnx_file: str, model: dict, input_size: Sequence[int], num_threads: Optional[int] = None,

@@ -6,8 +6,8 @@ import torch
 from mmengine.structures import PixelData
 
 from ..registry import MODELS
-from .onnx_model import ONNXModel
-from .onnx_postprocess import (
+from .runner import ONNXRunner
+from .postprocess_graph import (
     SEG_CROP_NAME,
     SEG_OUTPUT_SIZE_NAME,
     check_settings,
@@ -17,14 +17,14 @@ from .onnx_postprocess import (
 
 
 @MODELS.register_module()
-class ONNXSegmentor(ONNXModel):
+class ONNXSegmentor(ONNXRunner):
     """Runs the network in onnxruntime or OpenVINO (``backend``); upsampling, cropping and argmax are the host
     segmentor's, or the graph's own for a file exported with ``postprocess=True`` (one image per run then: the
     output size is the image's).
 
     Test images are padded to the file's fixed input size (as TF DeepLab pads to 513x513) and the padding is cropped
     from the logits, so an image larger than that size is refused: export with a larger ``--shape`` for those.
-    Built from a config by ``init_onnx_model`` (or ``tools/test.py CONFIG model.onnx``); see ``ONNXModel``.
+    Built from a config by ``init_onnx_model`` (or ``tools/test.py CONFIG model.onnx``); see ``ONNXRunner``.
     """
 
     def __init__(self, onnx_file: str, model: dict, input_size: Sequence[int], num_threads: Optional[int] = None,

@@ -4,7 +4,7 @@ from .atomic_local_backend import AtomicLocalBackend
 from .checkpoint_resume import checkpoint_problem, find_resumable_checkpoint
 from .hooks import StrictLoadHook, VerifiedCheckpointHook
 from .optimizers import RMSpropTF
-from .run_tool import run_config
+from .run_loop import run_loop
 
 __all__ = ['AtomicLocalBackend', 'RMSpropTF', 'StrictLoadHook', 'VerifiedCheckpointHook', 'checkpoint_problem',
-           'find_resumable_checkpoint', 'run_config']
+           'find_resumable_checkpoint', 'run_loop']

@@ -3,8 +3,10 @@ from .distributed import setup_cpu_distributed
 from .fuse_conv_bn import fuse_conv_bn_layers, optimize_for_inference
 from .host import HOSTS, Host, build_host_model, config_dataset_meta, config_host
 from .input_size import config_input_size, fixed_input_size
+from .command_line import add_run_arguments, load_run_config
+from .optional_import import import_optional
 from .pretrained import drop_pretrained
-from .run_config import add_run_arguments, load_run_config
+from .pytorch_model import init_pytorch_model
 from .safe_checkpoint import (
     CorruptCheckpointError,
     UnsafeCheckpointError,
@@ -23,6 +25,7 @@ CHECKPOINT_ERRORS = (UnsafeCheckpointError, CorruptCheckpointError, CheckpointMi
 __all__ = ['CHECKPOINT_ERRORS', 'HOSTS', 'CheckpointMismatchError', 'CorruptCheckpointError', 'Host',
            'UnsafeCheckpointError', 'add_run_arguments', 'allow_mmengine_checkpoint_types', 'build_host_model',
            'check_checkpoint_fits', 'config_dataset_meta', 'config_host', 'config_input_size', 'drop_pretrained',
-           'file_sha256', 'fixed_input_size', 'fuse_conv_bn_layers', 'load_checkpoint_file', 'load_checkpoint_into',
+           'file_sha256', 'fixed_input_size', 'fuse_conv_bn_layers', 'import_optional', 'init_pytorch_model',
+           'load_checkpoint_file', 'load_checkpoint_into',
            'load_run_config', 'optimize_for_inference', 'refuse_unsafe_checkpoint', 'register_safe_checkpoint_loaders',
            'setup_cpu_distributed', 'verify_checkpoint_file']

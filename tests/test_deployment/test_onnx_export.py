@@ -19,12 +19,11 @@ from mmmnv2.apis import init_model
 from mmmnv2.deployment import (
     UnsupportedOperatorError,
     export_onnx,
-    fixed_input_size,
     init_onnx_model,
     relative_difference,
 )
 from mmmnv2.deployment.quantization import quantize_nncf, quantize_onnxruntime
-from mmmnv2.utils import config_dataset_meta
+from mmmnv2.utils import config_dataset_meta, fixed_input_size
 
 COCO_CONFIG = osp.join(REPO, 'configs/ssdlite/ssdlite_mobilenetv2_8xb24-600e_coco-320x320.py')
 VOC_CONFIG = osp.join(REPO, 'configs/mobile_deeplabv3/mobile-deeplabv3_mobilenetv2-os16_4xb4-30k_voc12aug-512x512.py')

@@ -1,4 +1,4 @@
-"""The ONNX post-processing graphs (``onnx_postprocess``) against the hosts' Python post-processing, on random
+"""The ONNX post-processing graphs (``postprocess_graph``) against the hosts' Python post-processing, on random
 network outputs (no export: the graph is appended to a pass-through "network"), in onnxruntime and OpenVINO.
 
 Detection: MMDetection's ``predict_by_feat`` of the same head (softmax and TF's sigmoid scores; with and without the
@@ -18,7 +18,7 @@ from onnx import TensorProto, helper
 from toy_runs import DET_CONFIG, SEG_CONFIG
 
 from mmmnv2.apis import init_model
-from mmmnv2.deployment.onnx_postprocess import (
+from mmmnv2.deployment.postprocess_graph import (
     append_detection_postprocess,
     append_segmentation_postprocess,
     detection_settings,

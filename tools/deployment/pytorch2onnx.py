@@ -8,7 +8,7 @@ for the COCO SSDLite, 512x512 for the VOC Mobile DeepLabv3) unless ``--shape`` s
 leaves the batch dimension free. Decoding + NMS (detection) and upsampling + argmax (segmentation) run after the
 graph in the runner, with the host's own code, or, with ``--postprocess``, in the graph (the config's ``test_cfg``
 written into it; detection outputs boxes / scores / labels, segmentation uint8 label maps at the image's size, see
-``mmmnv2/deployment/onnx_postprocess.py``). ``tools/test.py CONFIG model.onnx`` evaluates either file and
+``mmmnv2/deployment/postprocess_graph.py``). ``tools/test.py CONFIG model.onnx`` evaluates either file and
 ``tools/infer.py CONFIG model.onnx IMAGES`` draws its predictions. ``--verify`` compares the file's outputs with the
 PyTorch model's on a random input. Needs ``pip install "mmmnv2[deploy]"``.
 """
@@ -20,7 +20,8 @@ import torch
 from mmengine.config import Config
 
 from mmmnv2.apis import init_model
-from mmmnv2.deployment import export_onnx, fixed_input_size, init_onnx_model, relative_difference
+from mmmnv2.deployment import export_onnx, init_onnx_model, relative_difference
+from mmmnv2.utils import fixed_input_size
 
 
 def parse_args() -> argparse.Namespace:

@@ -1,9 +1,11 @@
-"""What the exporter and the runners share: the graph's input and output names, its metadata, the optional imports."""
-import importlib
+"""The format of an exported file, which the exporter writes and the runners read: the graph's input and output names,
+its metadata keys; and the comparison of a file's outputs with the PyTorch model's."""
 from types import ModuleType
 from typing import List, Sequence, Tuple, Union
 
 import torch
+
+from ..utils.optional_import import import_optional
 
 NetworkOutputs = Union[torch.Tensor, Sequence[Sequence[torch.Tensor]]]
 
@@ -34,12 +36,8 @@ def flatten_outputs(outputs: NetworkOutputs) -> List[torch.Tensor]:
 
 
 def import_deploy_dependency(name: str) -> ModuleType:
-    """Import onnx / onnxruntime / openvino / nncf, or say how to install them."""
-    try:
-        return importlib.import_module(name)
-    except ImportError as error:
-        raise ImportError(f'{name} is needed for ONNX export, inference and quantization; install it with '
-                          f'`pip install "mmmnv2[deploy]"` (or `pip install {name}`)') from error
+    """Import onnx / onnxruntime / openvino / nncf / onnxscript, or say how to install them (the ``deploy`` extra)."""
+    return import_optional(name, 'deploy', 'ONNX export, inference and quantization')
 
 
 def relative_difference(expected: NetworkOutputs, actual: NetworkOutputs) -> float:

@@ -1,20 +1,24 @@
-"""The part both ONNX runners share: an onnxruntime or OpenVINO session behind an MMEngine model."""
+"""The ONNX runners' shared part: an onnxruntime or OpenVINO session behind an MMEngine model (``ONNXRunner``), and
+how a config's model is swapped for a runner (``onnx_model_cfg``, ``init_onnx_model``)."""
+import copy
 import json
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
+from mmengine.config import Config, ConfigDict
 from mmengine.model import BaseModel
-from mmengine.registry import MODELS
+from mmengine.registry import MODELS, init_default_scope
 
-from .backends import check_backend, open_session
-from .onnx_interface import META_DATASET_META, META_HOST, META_POSTPROCESS
+from ..utils import config_dataset_meta, config_host, drop_pretrained, fixed_input_size
+from .graph_format import META_DATASET_META, META_HOST, META_POSTPROCESS
+from .sessions import open_session
 
 ForwardResults = Union[List, Tuple[torch.Tensor, ...], torch.Tensor]
 
 
-class ONNXModel(BaseModel):
+class ONNXRunner(BaseModel):
     """Pre-processing of the config, the exported network in onnxruntime or OpenVINO, post-processing of the host.
 
     Args:
@@ -23,13 +27,12 @@ class ONNXModel(BaseModel):
         input_size: (height, width) the config feeds the network; an ONNX file made for another size is refused.
         host: 'mmdet' or 'mmseg'; an ONNX file exported from the other host is refused.
         num_threads: the runtime's threads (None: its default, one per core).
-        backend: 'onnxruntime' or 'openvino' (``backends.open_session``); both run the same file.
+        backend: 'onnxruntime' or 'openvino' (``sessions.open_session``); both run the same file.
     """
 
     def __init__(self, onnx_file: str, model: dict, input_size: Sequence[int], host: str,
                  num_threads: Optional[int] = None, backend: str = 'onnxruntime') -> None:
         super().__init__(data_preprocessor=model.get('data_preprocessor', None))
-        check_backend(backend)
         if not osp.isfile(onnx_file):
             raise FileNotFoundError(f'ONNX file not found: {onnx_file}')
         self.onnx_file = onnx_file
@@ -63,7 +66,7 @@ class ONNXModel(BaseModel):
         raise NotImplementedError
 
     def check_postprocess(self, settings: Dict) -> None:
-        """Refuse a post-processed file whose post-processing is not the config's (``onnx_postprocess``)."""
+        """Refuse a post-processed file whose post-processing is not the config's (``postprocess_graph``)."""
         raise NotImplementedError
 
     def init_weights(self) -> None:
@@ -111,3 +114,25 @@ class ONNXModel(BaseModel):
 
     def predict(self, inputs: torch.Tensor, data_samples: Optional[list]) -> list:
         raise NotImplementedError
+
+
+def onnx_model_cfg(cfg: Config, onnx_file: str, num_threads: Optional[int] = None,
+                   backend: str = 'onnxruntime') -> ConfigDict:
+    """A ``model`` config that runs ``onnx_file`` in ``backend`` ('onnxruntime' or 'openvino') in place of the
+    config's model (same pre- and post-processing)."""
+    model = copy.deepcopy(cfg.model)
+    drop_pretrained(model)  # the runner's host model only post-processes; its weights are never used
+    return ConfigDict(type=config_host(cfg).onnx_runner, onnx_file=onnx_file, model=model,
+                      input_size=fixed_input_size(cfg), num_threads=num_threads, backend=backend)
+
+
+def init_onnx_model(config: Union[str, Config], model_file: str, num_threads: Optional[int] = None,
+                    backend: str = 'onnxruntime') -> BaseModel:
+    """The runner for the ONNX file ``model_file`` in ``backend`` ('onnxruntime' or 'openvino') with ``num_threads``
+    threads and the config's processing, with ``.cfg`` and ``.dataset_meta`` set."""
+    cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
+    init_default_scope(config_host(cfg).scope)
+    model = MODELS.build(onnx_model_cfg(cfg, model_file, num_threads, backend))
+    model.cfg = cfg
+    model.dataset_meta = model.file_dataset_meta or config_dataset_meta(cfg)
+    return model.eval()

@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Union
 
 import numpy as np
 
-from .onnx_interface import INPUT_NAME, import_deploy_dependency
+from .graph_format import INPUT_NAME, import_deploy_dependency
 
 BACKENDS = ('onnxruntime', 'openvino')
 Dim = Optional[int]  # None: a dynamic dimension

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .onnx_interface import META_POSTPROCESS, import_deploy_dependency
+from .graph_format import META_POSTPROCESS, import_deploy_dependency
 
 if TYPE_CHECKING:  # onnx is an optional dependency (the runners import this module for its settings only)
     import onnx

@@ -1,4 +1,5 @@
-"""The command line ``tools/train.py`` and ``tools/test.py`` share, as both hosts' tools define it."""
+"""The command line the tools share: the arguments of ``tools/train.py`` and ``tools/test.py``, as both hosts'
+tools define them."""
 import argparse
 import os
 import os.path as osp

@@ -10,7 +10,7 @@ from ..utils import CHECKPOINT_ERRORS, setup_cpu_distributed
 from .hooks import StrictLoadHook
 
 
-def run_config(cfg: Config, launcher: str, loop: Literal['train', 'test'], partial_load: bool = False) -> None:
+def run_loop(cfg: Config, launcher: str, loop: Literal['train', 'test'], partial_load: bool = False) -> None:
     """Build MMEngine's Runner from ``cfg`` and run its ``loop``; exit with the message if a checkpoint is refused.
 
     ``partial_load``: ``load_from`` loads the weights that fit and lists the rest, instead of refusing the file.
