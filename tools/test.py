@@ -22,7 +22,7 @@ import argparse
 
 from mmmnv2.deployment import BACKENDS
 from mmmnv2.engine import run_loop
-from mmmnv2.utils import add_run_arguments, load_run_loop
+from mmmnv2.utils import add_run_arguments, load_run_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -43,7 +43,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    cfg, host = load_run_loop(args)
+    cfg, host = load_run_config(args)
 
     if args.checkpoint.endswith('.onnx'):
         from mmmnv2.deployment import onnx_model_cfg

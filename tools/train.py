@@ -16,7 +16,7 @@ ones it skipped.
 import argparse
 
 from mmmnv2.engine import find_resumable_checkpoint, run_loop
-from mmmnv2.utils import add_run_arguments, load_run_loop
+from mmmnv2.utils import add_run_arguments, load_run_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -37,7 +37,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    cfg, _ = load_run_loop(args)
+    cfg, _ = load_run_config(args)
 
     if args.amp:
         if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
