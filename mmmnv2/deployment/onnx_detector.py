@@ -6,8 +6,8 @@ from mmdet.structures.bbox import scale_boxes
 from mmengine.structures import InstanceData
 
 from ..registry import MODELS
-from .runner import ONNXRunner
 from .postprocess_graph import check_settings, detection_settings
+from .runner import ONNXRunner
 
 
 @MODELS.register_module()

@@ -6,7 +6,6 @@ import torch
 from mmengine.structures import PixelData
 
 from ..registry import MODELS
-from .runner import ONNXRunner
 from .postprocess_graph import (
     SEG_CROP_NAME,
     SEG_OUTPUT_SIZE_NAME,
@@ -14,6 +13,7 @@ from .postprocess_graph import (
     crop_box,
     segmentation_settings,
 )
+from .runner import ONNXRunner
 
 
 @MODELS.register_module()

@@ -38,9 +38,9 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import DATASETS, init_default_scope
 
 from ..utils import config_host
-from .sessions import check_backend, check_num_threads
 from .graph_format import INPUT_NAME, import_deploy_dependency
 from .runner import init_onnx_model, onnx_model_cfg
+from .sessions import check_backend, check_num_threads
 
 # MMDetection's CocoMetric logs fractions, MMSegmentation's IoUMetric percentages; the guard speaks in points.
 POINTS_PER_UNIT = {'mmdet': 100.0, 'mmseg': 1.0}

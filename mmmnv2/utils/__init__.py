@@ -1,9 +1,9 @@
 """Small helpers the rest of the package shares: the host records, configs, checkpoints, conv-BN fusion."""
+from .command_line import add_run_arguments, load_run_config
 from .distributed import setup_cpu_distributed
 from .fuse_conv_bn import fuse_conv_bn_layers, optimize_for_inference
 from .host import HOSTS, Host, build_host_model, config_dataset_meta, config_host
 from .input_size import config_input_size, fixed_input_size
-from .command_line import add_run_arguments, load_run_config
 from .optional_import import import_optional
 from .pretrained import drop_pretrained
 from .pytorch_model import init_pytorch_model

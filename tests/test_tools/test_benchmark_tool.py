@@ -5,6 +5,7 @@ the label-map agreement on real photos, the targets and the JSON / Markdown / PN
 Timings are not checked (the machine is shared); the runs use the fewest repeats that produce every row.
 """
 import copy
+import importlib.util
 import json
 import os
 import statistics
@@ -19,17 +20,22 @@ import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 from toy_runs import REPO
 
-from mmmnv2.analysis.benchmark import (
-    ROWS,
-    BenchmarkSettings,
-    build_model,
-    format_figure,
-    load_config,
-    markdown_table,
-    run_benchmark,
-)
-from mmmnv2.analysis.deploy_benchmark import FIGURES, README_BEGIN, README_END, RUNTIMES
+from mmmnv2.analysis.benchmark import ROWS, BenchmarkSettings, build_model, load_config, run_benchmark
+from mmmnv2.analysis.deploy_suite import FIGURES, RUNTIMES
 from mmmnv2.utils import HOSTS, drop_pretrained, optimize_for_inference
+
+
+def tool_module(name: str):
+    """A module of tools/analysis_tools/ (the tool imports it from its own folder)."""
+    spec = importlib.util.spec_from_file_location(name, Path(REPO) / 'tools' / 'analysis_tools' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+reports = tool_module('benchmark_reports')
+format_figure, markdown_table = reports.format_figure, reports.markdown_table
+README_BEGIN, README_END = reports.README_BEGIN, reports.README_END
 
 DETECTION = 'configs/ssdlite/ssdlite_mobilenetv2_8xb24-600e_coco-320x320.py'
 SEGMENTATION = 'configs/mobile_deeplabv3/mobile-deeplabv3_mobilenetv2-os16_4xb4-30k_voc12aug-512x512.py'
@@ -190,7 +196,7 @@ def test_deploy_suite_measures_every_runtime_and_writes_its_reports(tmp_path):
     for runtime, figures in entry['figures'].items():
         for figure, label in FIGURES.items():
             assert figures[figure] == statistics.median(figures[f'{figure}_samples']) > 0
-            assert cells[(entry['name'], label)][RUNTIMES[runtime][0]] == format_figure(figures[figure])
+            assert cells[(entry['name'], label)][RUNTIMES[runtime].column] == format_figure(figures[figure])
     litert = results['litert']
     assert litert['network'] == statistics.median(litert['network_samples']) > 0
     assert cells[(entry['name'], 'network')]['LiteRT (Google\'s file)'] == format_figure(litert['network'])
@@ -210,13 +216,13 @@ def test_deploy_suite_measures_every_runtime_and_writes_its_reports(tmp_path):
     for runtime in [r for r in RUNTIMES if r != 'pytorch']:
         per_photo = litert['agreement'][runtime]['per_photo']
         assert list(per_photo) == results['photos']['agreement']
-        if RUNTIMES[runtime][1] == 'fp32':  # the converted float model is LiteRT's to float rounding
+        if RUNTIMES[runtime].precision == 'fp32':  # the converted float model is LiteRT's to float rounding
             assert min(per_photo.values()) >= 0.999, runtime
 
     # the targets, recomputed here from the figures
     rows = {row['figure']: row for row in results['targets']}
-    fp32 = min(f['network'] for r, f in entry['figures'].items() if RUNTIMES[r][1] == 'fp32')
-    int8_runtime = min((r for r in entry['figures'] if RUNTIMES[r][1] == 'int8'),
+    fp32 = min(f['network'] for r, f in entry['figures'].items() if RUNTIMES[r].precision == 'fp32')
+    int8_runtime = min((r for r in entry['figures'] if RUNTIMES[r].precision == 'int8'),
                        key=lambda r: entry['figures'][r]['network'])
     expected = {
         'Google DM0.5 converted, network: our best fp32 / LiteRT on Google\'s file': (fp32 / litert['network'], 0.85),
@@ -264,7 +270,8 @@ class ConstantSegmentor:
 def test_label_agreement_counts_the_pixels_litert_labels_alike():
     data_root = shared_data_root()
     pytest.importorskip('ai_edge_litert', reason='ai-edge-litert (the "benchmark" extra) is not installed')
-    from mmmnv2.analysis.deploy_benchmark import CORAL_PHOTOS, LiteRTModel, label_agreement, square_rgb
+    from mmmnv2.analysis.deploy_benchmark import CORAL_PHOTOS
+    from mmmnv2.analysis.litert_reference import LiteRTModel, label_agreement, square_rgb
     tflite_file = str(data_root / 'tflite' / 'deeplabv3_257_mv_gpu.tflite')
     photos = [str(data_root / 'images' / name) for name in CORAL_PHOTOS[:2]]
     agreement = label_agreement(ConstantSegmentor(), lambda data: dict(inputs=torch.from_numpy(

@@ -21,30 +21,29 @@ what each figure covers). Prints a Markdown table: ours, the peer and ours/peer 
         [--agreement-photos N] [--gemm-size 1536] [--readme README.md]
     python tools/analysis_tools/benchmark.py --from-json docs/speed/deploy_benchmark.json [--readme README.md]
 
-The deploy suite (``mmmnv2/analysis/deploy_benchmark.py``) measures, batch 1, the same threads throughout: PyTorch
-eager, ONNX Runtime and OpenVINO in fp32 and int8, network-only and end-to-end, for our SSDLite and Mobile DeepLabv3,
-the hosts' peers and Google's float DM 0.5 Mobile DeepLabv3 converted into ours; LiteRT on Google's own file (from
-``--data-root``, with the real photos the int8 models are calibrated and their label maps checked on); the machine's
-floor (FLOPs over a GEMM / conv peak measured in the run). It writes ``deploy_benchmark.json``, ``.md`` (the README's
+The deploy suite (``mmmnv2/analysis/deploy_benchmark.py``; what it measures: ``deploy_suite.py``) measures, batch
+1, the same threads throughout: PyTorch eager, ONNX Runtime and OpenVINO in fp32 and int8, network-only and
+end-to-end, for our SSDLite and Mobile DeepLabv3, the hosts' peers and Google's float DM 0.5 Mobile DeepLabv3
+converted into ours; LiteRT on Google's own file (from ``--data-root``, by default ``../shared/data`` beside the
+checkout, with the real photos the int8 models are calibrated and their label maps checked on); the machine's floor
+(FLOPs over a GEMM / conv peak measured in the run). It writes ``deploy_benchmark.json``, ``.md`` (the README's
 table) and ``.png`` (a bar chart) into ``--out-dir`` and prints the Markdown; ``--from-json`` prints the Markdown of
 an earlier run again (and, with ``--out-dir``, writes its ``.md`` and ``.png`` there); ``--readme`` puts the Markdown
-into the README between its deploy benchmark markers.
+into the README between its deploy benchmark markers. The reports are written by ``benchmark_reports.py``.
 """
 import argparse
 import json
+import os.path as osp
 from typing import Optional
 
-from mmmnv2.analysis import BenchmarkSettings, markdown_table, run_benchmark
-from mmmnv2.analysis.deploy_benchmark import (
-    MODELS,
-    PEERS,
-    RUNTIMES,
-    DeploySettings,
-    markdown_report,
-    replace_readme_table,
-    run_deploy_benchmark,
-    write_reports,
-)
+from benchmark_reports import markdown_report, markdown_table, replace_readme_table, write_reports
+
+from mmmnv2.analysis import BenchmarkSettings, DeploySettings, run_benchmark, run_deploy_benchmark
+from mmmnv2.analysis.deploy_suite import BENCHMARKED_MODELS, PEERS, RUNTIMES
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+# Google's released files and the real photos, where a checkout keeps them: beside it, in shared/data
+DEFAULT_DATA_ROOT = osp.join(osp.dirname(REPO), 'shared', 'data')
 
 
 def score_threshold(value: str) -> Optional[float]:
@@ -84,11 +83,12 @@ def parse_args() -> argparse.Namespace:
     deploy.add_argument('--max-seconds', type=float, default=DeploySettings.max_seconds,
                         help='no further repeats of a figure once its timed runs took this long')
     deploy.add_argument('--min-repeats', type=int, default=3, help='timed runs per figure at least')
-    deploy.add_argument('--models', nargs='+', choices=list(MODELS), default=list(MODELS), help='models to measure')
+    deploy.add_argument('--models', nargs='+', choices=list(BENCHMARKED_MODELS),
+                        default=list(BENCHMARKED_MODELS), help='models to measure')
     deploy.add_argument('--no-peers', action='store_true', help='leave the hosts\' peers out')
     deploy.add_argument('--runtimes', nargs='+', choices=list(RUNTIMES), default=list(RUNTIMES),
                         help='runtimes to measure')
-    deploy.add_argument('--data-root', default=DeploySettings.data_root,
+    deploy.add_argument('--data-root', default=DEFAULT_DATA_ROOT,
                         help='Google\'s tflite/deeplabv3_257_mv_gpu.tflite and the real photos (images/, '
                              'coco_mini_val2017/); without them no LiteRT rows and int8 calibrates on random images')
     deploy.add_argument('--calibration-photos', type=int, default=32,
