@@ -2,9 +2,12 @@
 them.
 
 Several test files check what a trained model does (the tools, the ONNX path, int8, the inference entry point);
-they share one training run per task and one run of each tool instead of running them again. The trainings and
-tool runs start in the background with the session and the tests needing them run last (``ToyRuns``); those tests
-must request the trained toys or their tool runs as arguments.
+they share one trained model per task and one run of each tool instead of running them again. The trained models are
+the main job's (``bash tools/run_main.sh``: ``work_dirs/toy/``, with its data sets in ``data/``) where it ran on this
+checkout's code (``toy_runs.main_job_toys``), so that CI, which runs the main job first, tests what a newcomer gets
+without training twice; otherwise the session trains them. The trainings and tool runs start in the background with
+the session and the tests needing them run last (``ToyRuns``); those tests must request the trained toys or their
+tool runs as arguments.
 """
 import gc
 import os
@@ -19,13 +22,15 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from toy_runs import (
     DET_CONFIG,
     REPO,
+    RESUME_INTERRUPTED_AT,
+    RESUME_MAX_ITERS,
     SEG_CONFIG,
-    SEG_INTERRUPTED_AT,
     SEG_MAX_ITERS,
     ToolChain,
     ToolRun,
     det_data_options,
     det_int8_data,
+    main_job_toys,
     seg_data_options,
     toy_tool_invocations,
 )
@@ -83,33 +88,46 @@ def randomise_bn() -> Callable[..., None]:
 
 
 @pytest.fixture(scope='session')
-def det_toy_data(tmp_path_factory) -> str:
+def main_job() -> Dict[str, dict]:
+    """task -> the main job's results row ('work_dir', 'checkpoint_file', 'data_root', ...) for each toy model it
+    trained with this checkout's code; empty where it has not run (``toy_runs.main_job_toys``)."""
+    return main_job_toys()
+
+
+@pytest.fixture(scope='session')
+def det_toy_data(main_job, tmp_path_factory) -> str:
+    """The toy detection set: the main job's (tests only read it), else generated for the session."""
+    if 'det' in main_job:
+        return main_job['det']['data_root']
     root = str(tmp_path_factory.mktemp('toyshapes_det'))
     generate_detection(root)
     return root
 
 
 @pytest.fixture(scope='session')
-def seg_toy_data(tmp_path_factory) -> str:
+def seg_toy_data(main_job, tmp_path_factory) -> str:
+    """The toy segmentation set: the main job's (tests only read it), else generated for the session."""
+    if 'seg' in main_job:
+        return main_job['seg']['data_root']
     root = str(tmp_path_factory.mktemp('toyshapes_seg'))
     generate_segmentation(root)
     return root
 
 
-# The session fixtures of each toy model: its training (a tool run, or for segmentation two), and the tool runs on
-# the trained model (``toy_runs.toy_tool_invocations``).
-TRAINED_TOYS = {'det': 'trained_detector', 'seg': 'trained_segmentor_run'}
+# The session fixtures of each toy model: its training (a tool run; none where the main job's model is tested), and
+# the tool runs on the trained model (``toy_runs.toy_tool_invocations``); 'seg_resume': a short segmentation
+# training interrupted and resumed.
+TRAINED_TOYS = {'det': 'trained_detector', 'seg': 'trained_segmentor', 'seg_resume': 'resumed_segmentor_run'}
 TOOL_RUNS = {'det': 'det_tool_runs', 'seg': 'seg_tool_runs'}
-TRAINING_RUNS = {'det': ['det'], 'seg': ['seg_first', 'seg_resumed']}
-TRAINED_CHECKPOINTS = {'det': 'iter_600.pth', 'seg': f'iter_{SEG_MAX_ITERS}.pth'}
+TRAINING_RUNS = {'det': ['det'], 'seg': ['seg'], 'seg_resume': ['seg_first', 'seg_resumed']}
 
 
 def toys_needed(item: pytest.Item) -> Dict[str, bool]:
-    """The toy models a test needs trained ('det', 'seg'), each with whether it needs their tool runs, from the
-    fixtures it requests."""
+    """The toy models a test needs trained ('det', 'seg', 'seg_resume'), each with whether it needs their tool runs,
+    from the fixtures it requests."""
     names = set(getattr(item, 'fixturenames', ()))
-    return {task: TOOL_RUNS[task] in names for task, fixture in TRAINED_TOYS.items()
-            if fixture in names or TOOL_RUNS[task] in names}
+    return {task: TOOL_RUNS.get(task) in names for task, fixture in TRAINED_TOYS.items()
+            if fixture in names or TOOL_RUNS.get(task) in names}
 
 
 def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
@@ -122,8 +140,9 @@ def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
 
 
 class ToyRuns:
-    """Each toy model's training through ``tools/train.py`` and then the tool runs on the trained model, one
-    background process per toy (``toy_runs.ToolChain``), started when the session starts.
+    """Each toy model's training through ``tools/train.py`` (unless the main job's model is tested) and then the tool
+    runs on the trained model, one background process per toy (``toy_runs.ToolChain``), started when the session
+    starts.
 
     On two cores the processes share the cores with the tests that do not need them; the test process then uses
     one intra-op thread (threads on a shared core spin instead of working) and gets its threads back once the
@@ -134,7 +153,11 @@ class ToyRuns:
 
     def __init__(self, needs: Dict[str, bool], request: pytest.FixtureRequest, tmp_path_factory) -> None:
         self._request, self._tmp_path_factory = request, tmp_path_factory
-        self.work_dirs: Dict[str, str] = {}
+        main_job = request.getfixturevalue('main_job')
+        # task -> work dir and checkpoint of its trained model; the main job's are there from the start
+        self.work_dirs: Dict[str, str] = {task: row['work_dir'] for task, row in main_job.items()}
+        self.checkpoints: Dict[str, str] = {task: row['checkpoint_file'] for task, row in main_job.items()}
+        self.training_runs = {task: [] if task in main_job else names for task, names in TRAINING_RUNS.items()}
         # task -> [(run names, their process)]: the training, then the tool runs
         self._chains: Dict[str, List[Tuple[List[str], ToolChain]]] = {}
         self._threads = torch.get_num_threads()
@@ -142,24 +165,25 @@ class ToyRuns:
             self._start(task, with_tool_runs)
 
     def _start(self, task: str, with_tool_runs: bool) -> None:
-        """Start the task's training (unless started) and, if asked, the tool runs on its result."""
+        """Start the task's training (unless started or the main job's) and, if asked, the tool runs on its
+        result."""
         names: List[str] = []
         invocations: List[List[str]] = []
         if task not in self.work_dirs:
-            names, invocations = list(TRAINING_RUNS[task]), self._training(task)
+            names, invocations = list(self.training_runs[task]), self._training(task)
         if with_tool_runs:
-            checkpoint = osp.join(self.work_dirs[task], TRAINED_CHECKPOINTS[task])
             int8_options = None
             if task == 'det':
                 int8_options = det_data_options(det_int8_data(str(self._tmp_path_factory.mktemp('det_int8_data'))))
-            tools = toy_tool_invocations(task, checkpoint, self._data_options(task),
+            tools = toy_tool_invocations(task, self.checkpoints[task], self._data_options(task),
                                          str(self._tmp_path_factory.mktemp(f'{task}_tool_runs')), int8_options)
-            if not invocations:  # the training runs in another process: the tools wait for it
-                self.runs(task, TRAINING_RUNS[task])
+            if not invocations:  # the training runs in another process (or ran in the main job): wait for it
+                self.runs(task, self.training_runs[task])
             names += list(tools)
             invocations += list(tools.values())
-        self._chains.setdefault(task, []).append((names, ToolChain(invocations)))
-        torch.set_num_threads(1)
+        if invocations:
+            self._chains.setdefault(task, []).append((names, ToolChain(invocations)))
+            torch.set_num_threads(1)
 
     def _data_options(self, task: str) -> List[str]:
         if task == 'det':
@@ -167,15 +191,21 @@ class ToyRuns:
         return seg_data_options(self._request.getfixturevalue('seg_toy_data'))
 
     def _training(self, task: str) -> List[List[str]]:
-        """The tool invocations of a task's training; sets its work dir."""
-        self.work_dirs[task] = str(self._tmp_path_factory.mktemp(f'{task}_training'))
-        common = ['--work-dir', self.work_dirs[task], '--cfg-options', *self._data_options(task)]
+        """The tool invocations of a task's training; sets its work dir and checkpoint."""
+        work_dir = self.work_dirs[task] = str(self._tmp_path_factory.mktemp(f'{task}_training'))
+        common = ['--work-dir', work_dir, '--cfg-options', *self._data_options(task)]
         if task == 'det':
+            self.checkpoints[task] = osp.join(work_dir, 'iter_600.pth')
             return [['tools/train.py', DET_CONFIG, *common]]
-        # trained to SEG_INTERRUPTED_AT ("killed" there), then resumed to the end: the second run reads only what
-        # the first left on disk
-        return [['tools/train.py', SEG_CONFIG, *common, f'train_cfg.max_iters={SEG_INTERRUPTED_AT}'],
-                ['tools/train.py', SEG_CONFIG, '--resume', *common]]
+        if task == 'seg':
+            self.checkpoints[task] = osp.join(work_dir, f'iter_{SEG_MAX_ITERS}.pth')
+            return [['tools/train.py', SEG_CONFIG, *common]]
+        # 'seg_resume': trained to RESUME_INTERRUPTED_AT ("killed" there), then resumed to RESUME_MAX_ITERS: the
+        # second run reads only what the first left on disk
+        short = ['default_hooks.logger.interval=1', f'default_hooks.checkpoint.interval={RESUME_INTERRUPTED_AT}']
+        self.checkpoints[task] = osp.join(work_dir, f'iter_{RESUME_MAX_ITERS}.pth')
+        return [['tools/train.py', SEG_CONFIG, *common, *short, f'train_cfg.max_iters={RESUME_INTERRUPTED_AT}'],
+                ['tools/train.py', SEG_CONFIG, '--resume', *common, *short, f'train_cfg.max_iters={RESUME_MAX_ITERS}']]
 
     def check_finished(self) -> None:
         """Give the test process its threads back once the background processes have finished."""
@@ -184,24 +214,30 @@ class ToyRuns:
             torch.set_num_threads(self._threads)
 
     def runs(self, task: str, names: List[str]) -> Dict[str, ToolRun]:
-        """The named runs of a task ('det', 'seg_first', 'seg_resumed', or a tool run's name) once they have
+        """The named runs of a task (a training run of ``TRAINING_RUNS``, or a tool run's name) once they have
         finished."""
         known = {name for chain_names, _ in self._chains.get(task, ()) for name in chain_names}
         if not set(names) <= known:  # requested dynamically: run now
-            self._start(task, with_tool_runs=not set(names) <= set(TRAINING_RUNS[task]))
+            self._start(task, with_tool_runs=not set(names) <= set(self.training_runs[task]))
         found: Dict[str, ToolRun] = {}
-        for chain_names, chain in self._chains[task]:
+        for chain_names, chain in self._chains.get(task, ()):
             wanted = [chain_names.index(name) for name in names if name in chain_names]
             if wanted:
                 found.update(zip(chain_names, chain.wait(max(wanted) + 1)))
         self.check_finished()
         return {name: found[name] for name in names}
 
+    def trained(self, task: str) -> str:
+        """The work dir of the task's trained model, once its training (if the session trains it) succeeded."""
+        for run in self.runs(task, self.training_runs[task]).values():
+            run.check()
+        return self.work_dirs[task]
+
     def tool_runs(self, task: str) -> Dict[str, ToolRun]:
         """Every tool run on the trained toy model, by name (``toy_runs.toy_tool_invocations``)."""
         def names() -> List[str]:
             return [name for chain_names, _ in self._chains.get(task, ()) for name in chain_names
-                    if name not in TRAINING_RUNS[task]]
+                    if name not in self.training_runs[task]]
         if not names():  # requested dynamically: run now
             self._start(task, with_tool_runs=True)
         return self.runs(task, names())
@@ -236,28 +272,25 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.fixture(scope='session')
 def trained_detector(background_toy_runs) -> str:
-    """Work dir of the toy SSDLite trained for its full schedule (``iter_600.pth``)."""
-    background_toy_runs.runs('det', TRAINING_RUNS['det'])['det'].check()
-    return background_toy_runs.work_dirs['det']
+    """Work dir of the toy SSDLite trained for its full schedule (``iter_600.pth``; the main job's where it ran)."""
+    return background_toy_runs.trained('det')
 
 
 @pytest.fixture(scope='session')
-def trained_segmentor_run(background_toy_runs):
-    """The toy Mobile DeepLabv3 trained to SEG_INTERRUPTED_AT ("killed" there), then resumed to the end.
+def trained_segmentor(background_toy_runs) -> str:
+    """Work dir of the trained toy Mobile DeepLabv3 (``iter_<max_iters>.pth``; the main job's where it ran)."""
+    return background_toy_runs.trained('seg')
 
-    Returns (work dir, log of the first run, log of the resumed run).
-    """
-    runs = background_toy_runs.runs('seg', TRAINING_RUNS['seg'])
-    work_dir = background_toy_runs.work_dirs['seg']
+
+@pytest.fixture(scope='session')
+def resumed_segmentor_run(background_toy_runs):
+    """The toy Mobile DeepLabv3 trained to RESUME_INTERRUPTED_AT ("killed" there), then resumed to RESUME_MAX_ITERS
+    with ``--resume``. Returns (work dir, output of the first run, output of the resumed run)."""
+    runs = background_toy_runs.runs('seg_resume', TRAINING_RUNS['seg_resume'])
+    work_dir = background_toy_runs.work_dirs['seg_resume']
     runs['seg_first'].check()
-    assert osp.exists(osp.join(work_dir, f'iter_{SEG_INTERRUPTED_AT}.pth'))
+    assert osp.exists(osp.join(work_dir, f'iter_{RESUME_INTERRUPTED_AT}.pth'))
     return work_dir, runs['seg_first'].output, runs['seg_resumed'].check()
-
-
-@pytest.fixture(scope='session')
-def trained_segmentor(trained_segmentor_run) -> str:
-    """Work dir of the trained toy Mobile DeepLabv3 (``iter_<max_iters>.pth``)."""
-    return trained_segmentor_run[0]
 
 
 @pytest.fixture(scope='session')

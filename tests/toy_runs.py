@@ -1,6 +1,7 @@
 """Shared helpers of the tests that train the toy models through the tools users run."""
 import functools
 import glob
+import importlib.util
 import json
 import os
 import os.path as osp
@@ -25,7 +26,35 @@ REPO = osp.dirname(TESTS)
 DET_CONFIG = osp.join(REPO, 'configs/ssdlite/ssdlite_mobilenetv2_1xb8-600i_toyshapes-192x192.py')
 SEG_CONFIG = osp.join(REPO, 'configs/mobile_deeplabv3/mobile-deeplabv3_mobilenetv2-os16_1xb8-300i_toyshapes-192x192.py')
 SEG_MAX_ITERS = Config.fromfile(SEG_CONFIG).train_cfg.max_iters
-SEG_INTERRUPTED_AT = SEG_MAX_ITERS // 2  # where the segmentation fixture's first run is "killed"
+# The short segmentation training of the resume test: "killed" after RESUME_INTERRUPTED_AT iterations, resumed to
+# RESUME_MAX_ITERS.
+RESUME_INTERRUPTED_AT, RESUME_MAX_ITERS = 4, 8
+# What a trained toy model must reach, in points (bbox mAP@0.5 in percent, mIoU); an untrained one scores far below
+# (detection ~0, segmentation ~11). The README's ranges of repeated runs lie above.
+LEARNED = {'det': 50.0, 'seg': 50.0}
+MAIN_JOB_WORK_DIR = osp.join(REPO, 'work_dirs', 'toy')  # where ``bash tools/run_main.sh`` puts its results
+
+
+def main_job_toys(work_dir: str = MAIN_JOB_WORK_DIR) -> Dict[str, dict]:
+    """task -> the main job's results row for each toy model it trained with this checkout's code and host stack
+    (``results.json``'s ``code_fingerprint`` equal to ``toy_experiments.code_fingerprint()``), whose checkpoint and
+    data are there; empty where the main job has not run, or ran on other code."""
+    results = osp.join(work_dir, 'results.json')
+    if not osp.isfile(results):
+        return {}
+    with open(results) as f:
+        rows = json.load(f)
+    fingerprint = tool_module('misc/toy_experiments.py').code_fingerprint()
+    return {row['task']: row for row in rows if row.get('code_fingerprint') == fingerprint
+            and osp.isfile(row.get('checkpoint_file', '')) and osp.isdir(row.get('data_root', ''))}
+
+
+def tool_module(path: str):
+    """The tool ``tools/<path>`` as a module (its functions, without running its ``main``)."""
+    spec = importlib.util.spec_from_file_location(osp.splitext(osp.basename(path))[0], osp.join(REPO, 'tools', path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_tool(*args: str, check: bool = True, env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:

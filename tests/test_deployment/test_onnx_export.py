@@ -212,25 +212,37 @@ def test_unexportable_operator_is_named_with_its_module(tmp_path):
         export_onnx(cfg, None, str(tmp_path / 'model.onnx'))
 
 
-def test_missing_runtime_says_how_to_install(det_toy_export, tmp_path, monkeypatch):
+@pytest.mark.parametrize('module', ['onnxruntime', 'openvino', 'onnxruntime.quantization', 'nncf'])
+def test_missing_runtime_names_the_deploy_extra(module, det_toy_export, tmp_path, monkeypatch):
     _, onnx_file = det_toy_export
-    checkpoint = str(tmp_path / 'model.pth')
-    randomised_checkpoint(DET_CONFIG, checkpoint)
     out = str(tmp_path / 'int8.onnx')
-    calls = {'onnxruntime': lambda: init_onnx_model(DET_CONFIG, onnx_file),
-             'openvino': lambda: init_onnx_model(DET_CONFIG, onnx_file, backend='openvino'),
-             'onnxruntime.quantization': lambda: quantize_onnxruntime(onnx_file, out, []),
-             'nncf': lambda: quantize_nncf(onnx_file, out, [])}
-    for module, call in calls.items():
-        with monkeypatch.context() as patch:
-            patch.setitem(sys.modules, module, None)  # import fails as if not installed
-            with pytest.raises(ImportError, match=rf'^{module} is needed.*pip install "mmmnv2\[deploy\]"'):
-                call()
+    call = {'onnxruntime': lambda: init_onnx_model(DET_CONFIG, onnx_file),
+            'openvino': lambda: init_onnx_model(DET_CONFIG, onnx_file, backend='openvino'),
+            'onnxruntime.quantization': lambda: quantize_onnxruntime(onnx_file, out, []),
+            'nncf': lambda: quantize_nncf(onnx_file, out, [])}[module]
+    monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
+    package = module.split('.')[0]
+    with pytest.raises(ImportError, match=rf'^{package} is needed .*`pip install "mmmnv2\[deploy\]"` \(or `pip '
+                                          rf'install {package}`\)$'):
+        call()
+
+
+def test_unknown_backend_is_refused_naming_the_choices(det_toy_export):
+    _, onnx_file = det_toy_export
     with pytest.raises(ValueError, match=r"backend must be one of \('onnxruntime', 'openvino'\), got 'tensorrt'"):
         init_onnx_model(DET_CONFIG, onnx_file, backend='tensorrt')
+
+
+def test_backend_with_a_checkpoint_is_refused(tmp_path):
+    checkpoint = str(tmp_path / 'model.pth')
+    randomised_checkpoint(DET_CONFIG, checkpoint)
     with pytest.raises(ValueError, match='backend=.openvino. runs an exported ONNX file'):
         init_model(DET_CONFIG, checkpoint, 'cpu', backend='openvino')
-    # the same file in OpenVINO: the runner's checks read the file's metadata and shapes there too
+
+
+def test_openvino_runner_refuses_a_file_of_the_other_host(det_toy_export):
+    """The runner's checks read the file's metadata and shapes in OpenVINO as in onnxruntime."""
+    _, onnx_file = det_toy_export
     with pytest.raises(ValueError, match='exported from a mmdet model, but the config is mmseg'):
         init_onnx_model(SEG_CONFIG, onnx_file, backend='openvino')
 

@@ -13,6 +13,7 @@ import pytest
 import torch
 from toy_runs import (
     DET_CONFIG,
+    LEARNED,
     SEG_CONFIG,
     SEG_MAX_ITERS,
     det_data_options,
@@ -60,9 +61,9 @@ def check_onnx_scores_as_pytorch(config: str, metric: str, checkpoint: str, opti
 
 def test_onnx_detector_scores_as_the_pytorch_model(trained_detector, det_toy_data, det_tool_runs):
     check_onnx_scores_as_pytorch(DET_CONFIG, 'coco/bbox_mAP_50', osp.join(trained_detector, 'iter_600.pth'),
-                                 det_data_options(det_toy_data), det_tool_runs, learned=0.5)
+                                 det_data_options(det_toy_data), det_tool_runs, learned=LEARNED['det'] / 100)
 
 
 def test_onnx_segmentor_scores_as_the_pytorch_model(trained_segmentor, seg_toy_data, seg_tool_runs):
     check_onnx_scores_as_pytorch(SEG_CONFIG, 'mIoU', osp.join(trained_segmentor, f'iter_{SEG_MAX_ITERS}.pth'),
-                                 seg_data_options(seg_toy_data), seg_tool_runs, learned=50)
+                                 seg_data_options(seg_toy_data), seg_tool_runs, learned=LEARNED['seg'])

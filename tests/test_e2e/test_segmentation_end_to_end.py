@@ -1,8 +1,8 @@
 """Mobile DeepLabv3 end to end on the embedded toy data, through the tools users run: train, resume, test, TTA.
 
 The paper's segmentor (no ASPP, OS 16) trains from scratch on CPU in minutes and must really learn: val mIoU >= 50
-(an untrained model scores ~11; background everywhere would score ~21). Training is interrupted half-way and resumed
-with ``--resume``, which must continue from the checkpoint, not from iteration 0; ``tools/test.py`` on the final
+(an untrained model scores ~11; background everywhere would score ~21). A short training interrupted half-way and
+resumed with ``--resume`` must continue from the checkpoint, not from iteration 0; ``tools/test.py`` on the final
 checkpoint must reproduce the final validation mIoU, and ``--tta`` must run the config's multi-scale + flip TTA.
 """
 import glob
@@ -11,13 +11,20 @@ import re
 
 import pytest
 import torch
-from toy_runs import SEG_INTERRUPTED_AT as INTERRUPTED_AT
-from toy_runs import SEG_MAX_ITERS as MAX_ITERS
-from toy_runs import logged_metrics, reported, scalars, work_dir_of
+from toy_runs import (
+    LEARNED,
+    RESUME_INTERRUPTED_AT,
+    RESUME_MAX_ITERS,
+    SEG_MAX_ITERS,
+    logged_metrics,
+    reported,
+    scalars,
+    work_dir_of,
+)
 
 from mmmnv2.utils import HOSTS
 
-LEARNED_MIOU = 50.0  # threshold the toy model must reach
+LEARNED_MIOU = LEARNED['seg']
 UNTRAINED_MIOU = 30.0  # measured ~11; predicting background everywhere would score ~21
 
 
@@ -26,24 +33,25 @@ def val_records(work_dir: str):
     return scalars(work_dir, 'mIoU')[1]
 
 
-def test_interrupted_training_resumes_from_its_checkpoint(trained_segmentor_run):
-    work_dir, first_log, resumed_log = trained_segmentor_run
-    first = [int(i) for i in re.findall(rf'Iter\(train\) \[\s*(\d+)/{INTERRUPTED_AT}\]', first_log)]
-    assert first and max(first) == INTERRUPTED_AT
-    assert f'resumed epoch: 0, iter: {INTERRUPTED_AT}' in resumed_log
-    iterations = [int(i) for i in re.findall(rf'Iter\(train\) \[\s*(\d+)/{MAX_ITERS}\]', resumed_log)]
-    assert iterations and min(iterations) > INTERRUPTED_AT and max(iterations) == MAX_ITERS
-    final = torch.load(osp.join(work_dir, f'iter_{MAX_ITERS}.pth'), map_location='cpu')  # weights_only
-    assert final['meta']['iter'] == MAX_ITERS
-    # The schedulers continued too: the cosine schedule (the last one, ending at MAX_ITERS) made every step of an
-    # uninterrupted run (its last step is MAX_ITERS - 1); restarted, it would stop at MAX_ITERS - INTERRUPTED_AT - 1.
-    assert final['param_schedulers'][-1]['last_step'] == MAX_ITERS - 1
+def test_interrupted_training_resumes_from_its_checkpoint(resumed_segmentor_run):
+    work_dir, first_log, resumed_log = resumed_segmentor_run
+    interrupted_at, max_iters = RESUME_INTERRUPTED_AT, RESUME_MAX_ITERS
+    first = [int(i) for i in re.findall(rf'Iter\(train\) \[\s*(\d+)/{interrupted_at}\]', first_log)]
+    assert first and max(first) == interrupted_at
+    assert f'resumed epoch: 0, iter: {interrupted_at}' in resumed_log
+    iterations = [int(i) for i in re.findall(rf'Iter\(train\) \[\s*(\d+)/{max_iters}\]', resumed_log)]
+    assert iterations and min(iterations) > interrupted_at and max(iterations) == max_iters
+    final = torch.load(osp.join(work_dir, f'iter_{max_iters}.pth'), map_location='cpu')  # weights_only
+    assert final['meta']['iter'] == max_iters
+    # The schedulers continued too: the cosine schedule (the last one) made every step of an uninterrupted run (its
+    # last step is max_iters - 1); restarted, it would stop at max_iters - interrupted_at - 1.
+    assert final['param_schedulers'][-1]['last_step'] == max_iters - 1
 
 
 def test_toy_segmentor_learns(trained_segmentor):
     work_dir = trained_segmentor
     records = val_records(work_dir)
-    assert [r['step'] for r in records][-1] == MAX_ITERS, records
+    assert [r['step'] for r in records][-1] == SEG_MAX_ITERS, records
     assert records[-1]['mIoU'] >= LEARNED_MIOU, records
 
 

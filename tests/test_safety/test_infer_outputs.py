@@ -4,6 +4,7 @@ manifest naming the config, the model file and its SHA-256, and the status of ev
 import hashlib
 import importlib.util
 import json
+import os.path as osp
 import shutil
 
 import cv2
@@ -87,7 +88,14 @@ def test_manifest_and_undecodable_and_tiny_images(case, tmp_path, capsys):
         assert [statuses[name]['status'] for name in ('000000.jpg', '000001.jpg', 'broken.jpg', 'tiny.png')] == \
             ['ok', 'ok', 'error', 'ok']
         assert 'cannot be read as an image' in statuses['broken.jpg']['error']
-        for record in manifest['images']:
-            for path in record.get('outputs', []):  # every file the manifest lists was written
+        for name, record in statuses.items():  # each image read lists its files, and each was written
+            if record['status'] != 'ok':
+                assert 'outputs' not in record
+                continue
+            stem = osp.splitext(name)[0]
+            expected = [out / 'vis' / name, out / 'preds' / f'{stem}.json']
+            assert record['outputs'] == [str(path) for path in expected + ([out / 'preds' / f'{stem}.png']
+                                                                             if task == 'seg' else [])]
+            for path in record['outputs']:
                 assert open(path, 'rb').read(1)
         assert cv2.imread(str(out / 'vis' / 'tiny.png')) is not None  # drawn (enlarged, with title and legend)

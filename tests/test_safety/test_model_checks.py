@@ -15,8 +15,7 @@ def onnx_file(path, host: str, channels) -> str:
     """An ONNX file with the exporter's interface (input name and size, output names, host metadata) whose outputs
     have ``channels``: what a file exported from a model with another class count presents to the runner. (A real
     export takes ~15 s; the runner's check reads only this interface.)"""
-    onnx = pytest.importorskip('onnx')
-    pytest.importorskip('onnxruntime')
+    import onnx  # the deploy extra, installed with the tests
     from onnx import TensorProto, helper
     names = ['seg_logits'] if host == 'mmseg' else [f'{kind}_{i}' for kind in ('cls_score', 'bbox_pred')
                                                     for i in range(len(channels) // 2)]

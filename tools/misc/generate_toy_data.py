@@ -1,6 +1,6 @@
 """Generate the embedded synthetic data sets the toy configs train on.
 
-    python tools/misc/generate_toy_data.py [--out data] [--task det seg] [--num-train 64] [--num-val 16]
+    python tools/misc/generate_toy_data.py [--out data] [--task det seg] [--num-train 512] [--num-val 32]
 
 Writes ``<out>/toyshapes_det`` (COCO format, for configs/ssdlite/*toyshapes*) and ``<out>/toyshapes_seg``
 (PASCAL VOC format, for configs/mobile_deeplabv3/*toyshapes*). The same arguments give identical files.

@@ -3,21 +3,27 @@
     python tools/misc/toy_experiments.py [--work-dir work_dirs/toy] [--data data] [--tasks det seg]
 
 For each task: generate the data set (once), train with ``tools/train.py``, evaluate the last checkpoint with
-``tools/test.py``, plot the loss and validation curves (``<task>/curves.png``) and draw ground truth beside
-prediction on the val images (``<task>/pictures/<image>.jpg``). Everything goes through the same tools and configs a
-user runs. Ends with a results table (metric in percent, the range the README states, whether the run fell in it,
-wall time, where the curves and pictures are), also written to ``results.md`` and ``results.json`` in the work dir.
+``tools/test.py`` (the tasks side by side, one process each), then plot the loss and validation curves
+(``<task>/curves.png``) and draw ground truth beside prediction on the val images (``<task>/pictures/<image>.jpg``).
+Everything goes through the same tools and configs a user runs. Ends with a results table (metric in percent, the
+range the README states, whether the run fell in it, wall time, where the curves and pictures are), also written to
+``results.md`` and ``results.json`` in the work dir; the exit status is 1 when a metric is outside the README's range.
+``results.json`` also records the fingerprint of the code that trained the models (``code_fingerprint``), by which
+the test suite knows it may test these models instead of training its own.
 """
 import argparse
 import glob
+import hashlib
 import json
 import os
 import os.path as osp
 import re
 import subprocess
 import sys
+import threading
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Tuple
 
 from mmengine.config import Config
@@ -37,15 +43,33 @@ KNOWN_WARNINGS = (
     ('Default ``avg_non_ignore`` is False', Warning),
     ('torch.meshgrid: in an upcoming release', UserWarning),
 )
-for _message, _category in KNOWN_WARNINGS:
-    warnings.filterwarnings('ignore', message=re.escape(_message), category=_category)
-
 TASKS = {
     # task: (config pattern, data folder under --data); the metric is the host's (mmmnv2.utils.HOSTS)
     'det': ('configs/ssdlite/*toyshapes*.py', 'toyshapes_det'),
     'seg': ('configs/mobile_deeplabv3/*toyshapes*.py', 'toyshapes_seg'),
 }
 SAMPLE_PICTURES = 2  # listed in the results table per task
+# What the trained models depend on besides the data: the package, the configs, the tools, the host stack's versions.
+FINGERPRINTED = ('setup.py', 'mmmnv2/**/*.py', 'configs/**/*.py', 'tools/**/*.py')
+_PRINT = threading.Lock()  # one line at a time from the tasks running side by side
+
+
+def code_fingerprint() -> str:
+    """SHA-256 of the checkout's code that trains and tests the toy models, and of the host stack's versions."""
+    import mmcv
+    import mmdet
+    import mmengine
+    import mmseg
+    import torch
+    digest = hashlib.sha256()
+    files = sorted({path for pattern in FINGERPRINTED for path in glob.glob(osp.join(REPO, pattern), recursive=True)})
+    for path in files:
+        digest.update(osp.relpath(path, REPO).encode())
+        with open(path, 'rb') as f:
+            digest.update(hashlib.sha256(f.read()).digest())
+    for module in (torch, mmengine, mmcv, mmdet, mmseg):
+        digest.update(f'{module.__name__} {module.__version__}'.encode())
+    return digest.hexdigest()
 
 
 def python_warnings_env() -> str:
@@ -56,8 +80,13 @@ def python_warnings_env() -> str:
     return ','.join(filters)
 
 
-def run(args: List[str], log_path: str) -> None:
-    """Run a tool, showing its progress lines in full and keeping its whole output in ``log_path``."""
+def say(text: str) -> None:
+    with _PRINT:
+        print(text, flush=True)
+
+
+def run(args: List[str], log_path: str, task: str) -> None:
+    """Run a tool, showing its progress lines (prefixed by the task) and keeping its whole output in ``log_path``."""
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', '1'),
                PYTHONWARNINGS=python_warnings_env())
     with open(log_path, 'w') as log:
@@ -67,7 +96,7 @@ def run(args: List[str], log_path: str) -> None:
             log.write(line)
             evaluating = 'Iter(val)' in line or 'Iter(test)' in line
             if (' - mmengine - INFO - Iter(' in line and not (evaluating and 'eta: ' in line)) or 'Error' in line:
-                print('   ', line.split(' - INFO - ')[-1].rstrip(), flush=True)  # training progress, metrics
+                say(f'  [{task}] ' + line.split(' - INFO - ')[-1].rstrip())  # training progress, metrics
         if process.wait() != 0:
             raise SystemExit(f'{args[0]} failed; see {log_path}')
 
@@ -157,47 +186,65 @@ def results_table(rows: List[Dict]) -> str:
     return '\n'.join(lines)
 
 
+def train_and_test(task: str, args: argparse.Namespace, env: Dict[str, str]) -> Dict:
+    """Generate the task's data (once), train, and test the last checkpoint; returns what the results row needs."""
+    pattern, folder = TASKS[task]
+    config = sorted(glob.glob(osp.join(REPO, pattern)))[0]
+    work_dir = osp.abspath(osp.join(args.work_dir, task))
+    os.makedirs(work_dir, exist_ok=True)
+    start = time.time()
+    data_root = osp.abspath(osp.join(args.data, folder))
+    if not osp.isdir(data_root):
+        say(f'[{task}] generating {data_root}')
+        subprocess.run([sys.executable, 'tools/misc/generate_toy_data.py', '--task', task, '--out',
+                        osp.abspath(args.data)], cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL)
+    say(f'[{task}] training {osp.relpath(config, REPO)} -> {work_dir}')
+    options = data_root_options(config, data_root)
+    run(['tools/train.py', config, '--work-dir', work_dir, '--cfg-options', *options],
+        osp.join(work_dir, 'train_output.log'), task)
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        checkpoint = f.read().strip()
+    say(f'[{task}] testing {checkpoint}')
+    run(['tools/test.py', config, checkpoint, '--work-dir', work_dir, '--cfg-options', *options],
+        osp.join(work_dir, 'test_output.log'), task)
+    return dict(config=config, work_dir=work_dir, data_root=data_root, options=options, checkpoint=checkpoint,
+                seconds=time.time() - start)
+
+
+def results_row(task: str, trained: Dict) -> Dict:
+    """The task's row: its metric against the README's range, its curves and pictures (drawn here)."""
+    start = time.time()
+    config, work_dir, checkpoint = trained['config'], trained['work_dir'], trained['checkpoint']
+    host = config_host(Config.fromfile(config))
+    value = latest_metrics(work_dir)[host.metric] * host.metric_to_percent
+    curves = plot_curves(work_dir, host.metric)
+    pictures = draw_pictures(config, checkpoint, trained['options'], osp.join(work_dir, 'pictures'))
+    say(f'[{task}] {host.metric_name} {value:.1f}%; curves: {curves}; pictures: {osp.dirname(pictures[0])}/')
+    expected = readme_range(config)
+    seconds = round(trained['seconds'] + time.time() - start, 1)
+    return dict(task=task, config=osp.relpath(config, REPO), metric=host.metric_name, value=round(value, 2),
+                expected=expected, verdict=verdict(value, expected), seconds=seconds, checkpoint=shown(checkpoint),
+                curves=shown(curves), pictures=[shown(p) for p in pictures[:SAMPLE_PICTURES]],
+                pictures_dir=shown(osp.dirname(pictures[0])), work_dir=work_dir,
+                checkpoint_file=osp.abspath(checkpoint), data_root=trained['data_root'])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--work-dir', default='work_dirs/toy')
     parser.add_argument('--data', default='data', help='parent directory of the toy data sets')
     parser.add_argument('--tasks', nargs='+', choices=sorted(TASKS), default=['det', 'seg'])
     args = parser.parse_args()
+    for message, category in KNOWN_WARNINGS:
+        warnings.filterwarnings('ignore', message=re.escape(message), category=category)
     env = dict(os.environ, PYTHONWARNINGS=python_warnings_env())
 
-    rows = []
-    for task in args.tasks:
-        pattern, folder = TASKS[task]
-        config = sorted(glob.glob(osp.join(REPO, pattern)))[0]
-        host = config_host(Config.fromfile(config))
-        key, name = host.metric, host.metric_name
-        work_dir = osp.abspath(osp.join(args.work_dir, task))
-        os.makedirs(work_dir, exist_ok=True)
-        start = time.time()
-        data_root = osp.join(args.data, folder)
-        if not osp.isdir(data_root):
-            print(f'[{task}] generating {data_root}', flush=True)
-            subprocess.run([sys.executable, 'tools/misc/generate_toy_data.py', '--task', task, '--out',
-                            osp.abspath(args.data)], cwd=REPO, env=env, check=True)
-        print(f'[{task}] training {osp.relpath(config, REPO)} -> {work_dir}', flush=True)
-        options = data_root_options(config, data_root)
-        run(['tools/train.py', config, '--work-dir', work_dir, '--cfg-options', *options],
-            osp.join(work_dir, 'train_output.log'))
-        with open(osp.join(work_dir, 'last_checkpoint')) as f:
-            checkpoint = f.read().strip()
-        print(f'[{task}] testing {checkpoint}', flush=True)
-        run(['tools/test.py', config, checkpoint, '--work-dir', work_dir, '--cfg-options', *options],
-            osp.join(work_dir, 'test_output.log'))
-        value = latest_metrics(work_dir)[key] * host.metric_to_percent
-        curves = plot_curves(work_dir, key)
-        pictures = draw_pictures(config, checkpoint, options, osp.join(work_dir, 'pictures'))
-        print(f'[{task}] {name} {value:.1f}%; curves: {curves}; pictures: {osp.dirname(pictures[0])}/', flush=True)
-        expected = readme_range(config)
-        rows.append(dict(task=task, config=osp.relpath(config, REPO), metric=name, value=round(value, 2),
-                         expected=expected, verdict=verdict(value, expected), seconds=round(time.time() - start, 1),
-                         checkpoint=shown(checkpoint), curves=shown(curves),
-                         pictures=[shown(p) for p in pictures[:SAMPLE_PICTURES]],
-                         pictures_dir=shown(osp.dirname(pictures[0]))))
+    # the trainings side by side (each a single-threaded process), then the pictures one task after the other
+    with ThreadPoolExecutor(len(args.tasks)) as pool:
+        trained = {task: pool.submit(train_and_test, task, args, env) for task in args.tasks}
+        trained = {task: future.result() for task, future in trained.items()}
+    fingerprint = code_fingerprint()
+    rows = [dict(results_row(task, trained[task]), code_fingerprint=fingerprint) for task in args.tasks]
 
     table = results_table(rows)
     with open(osp.join(args.work_dir, 'results.md'), 'w') as f:
@@ -205,6 +252,10 @@ def main() -> None:
     with open(osp.join(args.work_dir, 'results.json'), 'w') as f:
         json.dump(rows, f, indent=2)
     print(f'\nResults (also in {osp.join(args.work_dir, "results.md")} and results.json)\n\n{table}')
+    outside = [f'{row["task"]} {row["metric"]} {row["value"]:.1f}% ({row["verdict"]})' for row in rows
+               if row['verdict'] != 'OK']
+    if outside:
+        raise SystemExit(f'error: outside the README\'s range: {", ".join(outside)}')
 
 
 if __name__ == '__main__':
