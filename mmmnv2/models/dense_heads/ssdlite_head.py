@@ -16,6 +16,13 @@ loss, both losses summed over the selected anchors and divided by the number of 
 - MMDetection's (the default): softmax cross-entropy over classes + background and its top-k negatives
   (``train_cfg.neg_pos_ratio``); softmax scores at test time.
 
+Post-processing: TF's settings (score threshold 1e-8, no cap before NMS, class-wise NMS, 100 in all) put every
+anchor of every class into MMDetection's ``batched_nms``: 1917 x 80 boxes, seconds per image on a CPU. Greedy NMS
+decides a box by the higher-scored boxes of its class alone, so NMS of the highest-scored boxes (a prefix in score
+order) keeps exactly the boxes NMS of all keeps within that prefix; once the prefix holds ``max_per_img`` kept boxes
+these are the final ones. ``_bbox_post_process`` runs MMDetection's own on a growing prefix (1000 boxes, then 4x)
+until it does: the same detections, as TF's per-class NMS stops after 100 kept boxes.
+
 Fix: MMDetection 3.3.0's ``BaseDenseHead._predict_by_feat_single`` reads ``self.loss_cls`` (for custom class
 channels), which ``SSDHead`` never defines, so validation crashed with ``'SSDHead' object has no attribute
 'loss_cls'``. This head declares the loss it trains with as ``loss_cls``.
@@ -28,6 +35,8 @@ from mmdet.models.dense_heads import SSDHead
 from mmdet.models.losses import smooth_l1_loss
 from mmdet.registry import MODELS as MMDET_MODELS
 from mmdet.registry import TASK_UTILS as MMDET_TASK_UTILS
+from mmengine.config import ConfigDict
+from mmengine.structures import InstanceData
 from torch import Tensor
 
 from mmmnv2.models.utils import TF_SSD_NORM_CFG
@@ -90,6 +99,7 @@ class SSDLiteHead(SSDHead):
             type='CrossEntropyLoss', use_sigmoid=False))
         self.hard_example_miner = (MMDET_TASK_UTILS.build(hard_example_miner) if hard_example_miner is not None
                                    else None)
+        self.nms_prefix = 1000  # boxes the first NMS round of _bbox_post_process takes
         self.tf_loss = self.hard_example_miner is not None or getattr(self.loss_cls, 'custom_cls_channels', False)
 
     def loss_by_feat_single(self, cls_score: Tensor, bbox_pred: Tensor, anchor: Tensor, labels: Tensor,
@@ -119,3 +129,17 @@ class SSDLiteHead(SSDHead):
             selected = torch.cat([positive.nonzero().view(-1), hardest])
         normaliser = max(float(avg_factor), 1.0)  # TF: number of matches in the batch, at least 1
         return cls_losses[selected].sum()[None] / normaliser, loc_losses[selected].sum() / normaliser
+
+    def _bbox_post_process(self, results: InstanceData, cfg: ConfigDict, rescale: bool = False,
+                           with_nms: bool = True, img_meta: Optional[dict] = None) -> InstanceData:
+        """MMDetection's post-processing, on the fewest highest-scored boxes that decide its result (see module)."""
+        max_per_img = cfg.get('max_per_img', -1)
+        if not with_nms or max_per_img is None or max_per_img <= 0 or len(results) <= self.nms_prefix:
+            return super()._bbox_post_process(results, cfg, rescale, with_nms, img_meta)
+        results = results[results.scores.argsort(descending=True)]
+        size = self.nms_prefix
+        while True:
+            kept = super()._bbox_post_process(results[:size], cfg, rescale, with_nms, img_meta)
+            if len(kept) >= max_per_img or size >= len(results):
+                return kept
+            size *= 4
