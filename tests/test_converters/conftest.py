@@ -1,6 +1,7 @@
 """Fixtures of the tests against Google's released models: the reference data folder and the converter tool."""
 import importlib.util
 import os
+import subprocess
 from pathlib import Path
 from types import ModuleType
 
@@ -24,3 +25,16 @@ def tf_to_openmmlab() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope='session')
+def tf_python() -> str:
+    """The python of the TensorFlow environment the reference side runs in (``tools/misc/setup_tf_venv.sh``: built
+    from PyPI on first use, reused afterwards). Where it cannot be built, the tests skip; with ``CI=true`` they fail."""
+    result = subprocess.run(['bash', str(ROOT / 'tools/misc/setup_tf_venv.sh')], capture_output=True, text=True)
+    if result.returncode != 0:
+        message = f'tools/misc/setup_tf_venv.sh could not build the TensorFlow environment:\n{result.stderr[-3000:]}'
+        if os.environ.get('CI') == 'true':
+            pytest.fail(message)
+        pytest.skip(message)
+    return result.stdout.strip().splitlines()[-1]
