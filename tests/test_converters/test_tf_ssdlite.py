@@ -200,29 +200,50 @@ def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return intersection / ((box[2] - box[0]) * (box[3] - box[1]) + areas - intersection)
 
 
+def match_tf_detections(outputs: dict, index: int, ours, height: int, width: int) -> tuple:
+    """(lowest IoU, largest score difference) of TF's detections of image ``index`` with their best match among
+    ``ours`` (an InstanceData or a dict of bboxes / scores / labels in the original image); asserts the criteria."""
+    name = outputs['names'][index]
+    our_boxes, our_scores = np.asarray(ours['bboxes']), np.asarray(ours['scores'])
+    our_ids = np.array(COCO_CATEGORY_IDS)[np.asarray(ours['labels'])]
+    assert len(our_boxes) == 100, name
+    worst_iou, worst_score = 1.0, 0.0
+    for box, score, label in zip(outputs['detection_boxes'][index], outputs['detection_scores'][index],
+                                 outputs['detection_classes'][index]):
+        y1, x1, y2, x2 = box * [height, width, height, width]
+        same_class = np.flatnonzero(our_ids == int(label))
+        assert same_class.size, f'{name}: TF detects COCO id {int(label)}, we do not'
+        ious = box_iou(np.array([x1, y1, x2, y2]), our_boxes[same_class])
+        best = same_class[ious.argmax()]
+        assert ious.max() >= 0.99 and abs(our_scores[best] - score) <= 1e-4, (name, int(label), score, ious.max())
+        worst_iou = min(worst_iou, float(ious.max()))
+        worst_score = max(worst_score, abs(float(our_scores[best]) - float(score)))
+    return worst_iou, worst_score
+
+
 def test_every_tf_detection_is_matched(tf_ssdlite, tools_test_run):
     _, outputs = tf_ssdlite
     _, predictions, _, _ = tools_test_run
     ours_by_name = {prediction['img_path'].rsplit('/', 1)[-1][:-len('.jpg')]: prediction for prediction in predictions}
-    worst_iou, worst_score, matched = 1.0, 0.0, 0
-    for index, name in enumerate(outputs['names']):
-        ours = ours_by_name[name]['pred_instances']
-        height, width = ours_by_name[name]['ori_shape']
-        our_boxes, our_scores = ours['bboxes'].numpy(), ours['scores'].numpy()
-        our_ids = np.array(COCO_CATEGORY_IDS)[ours['labels'].numpy()]
-        assert len(our_boxes) == 100, name
-        for box, score, label in zip(outputs['detection_boxes'][index], outputs['detection_scores'][index],
-                                     outputs['detection_classes'][index]):
-            y1, x1, y2, x2 = box * [height, width, height, width]
-            same_class = np.flatnonzero(our_ids == int(label))
-            assert same_class.size, f'{name}: TF detects COCO id {int(label)}, we do not'
-            ious = box_iou(np.array([x1, y1, x2, y2]), our_boxes[same_class])
-            best = same_class[ious.argmax()]
-            worst_iou = min(worst_iou, float(ious.max()))
-            worst_score = max(worst_score, abs(float(our_scores[best]) - float(score)))
-            assert ious.max() >= 0.99 and abs(our_scores[best] - score) <= 1e-4, (name, label, score, ious.max())
-            matched += 1
-    print(f'{matched} TF detections matched: lowest IoU {worst_iou:.6f}, largest score difference {worst_score:.1e}')
+    worst = [match_tf_detections(outputs, index, ours_by_name[name]['pred_instances'],
+                                 *ours_by_name[name]['ori_shape']) for index, name in enumerate(outputs['names'])]
+    print(f'{outputs["detection_scores"].size} TF detections matched by tools/test.py\'s: lowest IoU '
+          f'{min(iou for iou, _ in worst):.6f}, largest score difference {max(score for _, score in worst):.1e}')
+
+
+def test_onnx_export_with_postprocessing_matches_the_graph(tf_ssdlite, converted, shared_data, tmp_path):
+    """Our ONNX export (network + post-processing as ONNX operators) in our onnxruntime runner, on the first images."""
+    pytest.importorskip('onnxruntime', reason='onnxruntime (the "deploy" extra) runs the export')
+    from mmmnv2.deployment import export_onnx
+    _, outputs = tf_ssdlite
+    onnx_file = export_onnx(str(SSD_CONFIG), str(converted[0]), str(tmp_path / 'ssdlite_tf.onnx'))
+    model = init_model(str(SSD_CONFIG), onnx_file)
+    names = outputs['names'][:RAW_IMAGES]
+    paths = [str(shared_data / COCO_MINI / 'val2017' / f'{name}.jpg') for name in names]
+    worst = [match_tf_detections(outputs, index, sample.pred_instances.numpy(), *sample.ori_shape)
+             for index, (_, sample) in enumerate(inference(model, paths))]
+    print(f'ONNX export, {len(names)} images: lowest IoU {min(iou for iou, _ in worst):.6f}, largest score difference '
+          f'{max(score for _, score in worst):.1e}')
 
 
 def test_tools_test_map_equals_pycocotools_map_of_tf_detections(tf_ssdlite, tools_test_run):
