@@ -11,11 +11,12 @@ graph computes on the 79 real COCO val2017 images of ``../shared/data/coco_mini_
 - anchors equal to the graph's ``Concatenate/concat`` within 1e-6;
 - raw box encodings (``concat``) and class logits (``concat_1``), on the first images, within 1e-4 of the largest
   value (box order and class columns mapped);
-- through ``tools/test.py``: every detection of TF's top 100 of every image matched by one of ours with the same COCO
-  class, box IoU >= 0.99 and score within 1e-4; the bbox mAP ``tools/test.py`` reports equal to pycocotools' mAP of
-  TF's detections, against COCO's annotations (random weights find nothing there: both 0) and against TF's own 20
-  highest-scored detections of each image taken as ground truth (the sensitive one: class map, box scaling back to
-  the image, scores and order all enter).
+- through ``tools/test.py`` (and, on the first images, our ONNX export with its in-graph post-processing and
+  MMDetection's ``DetInferencer``): every detection of TF's top 100 of every image matched by one of ours with the
+  same COCO class, box IoU >= 0.99 and score within 1e-4; the bbox mAP ``tools/test.py`` reports equal to
+  pycocotools' mAP of TF's detections, against COCO's annotations (random weights find nothing there: both 0) and
+  against TF's own 20 highest-scored detections of each image taken as ground truth (the sensitive one: class map,
+  box scaling back to the image, scores and order all enter).
 
 The TF graph runs once per session (the outputs are shared by the tests here).
 """
@@ -257,6 +258,17 @@ def test_tools_test_map_equals_pycocotools_map_of_tf_detections(tf_ssdlite, tool
         print(f'bbox mAP against {prefix} ground truth: tools/test.py {ours:.3f}, pycocotools on TF\'s {reference:.4f}')
         assert abs(ours - reference) <= 6e-4, prefix
     assert float(re.search(r'tf_detections/bbox_mAP: ([\d.]+)', log).group(1)) > 0.5  # a test that can tell
+
+
+def test_mmdet_inferencer_runs_the_converted_model(tf_ssdlite, converted, shared_data):
+    """MMDetection's own DetInferencer with the config and the converted checkpoint, on two images."""
+    from mmdet.apis import DetInferencer
+    _, outputs = tf_ssdlite
+    inferencer = DetInferencer(model=str(SSD_CONFIG), weights=str(converted[1]), device='cpu', show_progress=False)
+    for index, name in enumerate(outputs['names'][:2]):
+        path = shared_data / COCO_MINI / 'val2017' / f'{name}.jpg'
+        sample = inferencer(str(path), return_datasamples=True)['predictions'][0]
+        match_tf_detections(outputs, index, sample.pred_instances.numpy(), *sample.ori_shape)
 
 
 def test_frozen_graph_of_another_architecture_fails_listing_names(tf_ssdlite):
