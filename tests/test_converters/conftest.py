@@ -1,21 +1,12 @@
-"""Fixtures of the tests against Google's released models: the reference data folder and the converter tool."""
+"""Fixtures of the tests against Google's released models: the converter tool and the TensorFlow environment of
+the reference side (the reference data folder is the suite's ``shared_data`` fixture)."""
 import importlib.util
-import os
 import subprocess
-from pathlib import Path
 from types import ModuleType
 
 import pytest
-from google_models import ROOT, SHARED_DATA
-
-
-@pytest.fixture(scope='session')
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        if os.environ.get('CI') == 'true':
-            pytest.fail(f'reference data folder {SHARED_DATA} is missing; CI needs it')
-        pytest.skip(f'reference data folder {SHARED_DATA} (Google\'s released models, real photos) is not present')
-    return SHARED_DATA
+from google_models import ROOT
+from reference_data import in_ci
 
 
 @pytest.fixture(scope='session')
@@ -34,7 +25,7 @@ def tf_python() -> str:
     result = subprocess.run(['bash', str(ROOT / 'tools/misc/setup_tf_venv.sh')], capture_output=True, text=True)
     if result.returncode != 0:
         message = f'tools/misc/setup_tf_venv.sh could not build the TensorFlow environment:\n{result.stderr[-3000:]}'
-        if os.environ.get('CI') == 'true':
+        if in_ci():
             pytest.fail(message)
         pytest.skip(message)
     return result.stdout.strip().splitlines()[-1]

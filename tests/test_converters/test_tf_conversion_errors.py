@@ -6,6 +6,7 @@ import pytest
 import torch
 from google_models import DM05_CONFIG, OS16_CONFIG, checkpoint_name
 from mmengine.config import Config
+from reference_data import require
 
 from mmmnv2.converters import ConversionError, convert_tf_file, tf_sources
 
@@ -88,7 +89,7 @@ def test_damaged_tf_checkpoint_is_refused_naming_it(tmp_path):
 
 @pytest.mark.parametrize('content', [b'', b'not a graph at all'])
 def test_file_that_is_no_frozen_graph_is_refused_naming_it(tmp_path, content):
-    pytest.importorskip('tensorboard', reason='tensorboard (the "tests" extra) reads frozen graphs')
+    require('tensorboard')  # its GraphDef protos read frozen graphs
     (tmp_path / 'frozen_inference_graph.pb').write_bytes(content)
     expected = r'frozen_inference_graph.pb: (not a TF GraphDef|an empty TF GraphDef|a TF graph without variables)'
     with pytest.raises(ConversionError, match=expected):

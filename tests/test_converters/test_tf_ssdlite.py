@@ -33,6 +33,7 @@ import pytest
 import torch
 from google_models import ROOT
 from mmengine.config import Config
+from reference_data import require
 
 from mmmnv2.apis import inference, init_model
 from mmmnv2.converters import COCO_CATEGORY_IDS, ConversionError, TFVariables, convert_tf_file, convert_tf_ssd
@@ -234,7 +235,7 @@ def test_every_tf_detection_is_matched(tf_ssdlite, tools_test_run):
 
 def test_onnx_export_with_postprocessing_matches_the_graph(tf_ssdlite, converted, shared_data, tmp_path):
     """Our ONNX export (network + post-processing as ONNX operators) in our onnxruntime runner, on the first images."""
-    pytest.importorskip('onnxruntime', reason='onnxruntime (the "deploy" extra) runs the export')
+    require('onnxruntime', 'deploy')
     from mmmnv2.deployment import export_onnx
     _, outputs = tf_ssdlite
     onnx_file = export_onnx(str(SSD_CONFIG), str(converted[0]), str(tmp_path / 'ssdlite_tf.onnx'))
