@@ -255,6 +255,19 @@ def test_onnx_export_with_postprocessing_matches_the_graph(tf_ssdlite, onnx_file
           f'score difference {max(score for _, score in worst):.1e}')
 
 
+def test_tools_test_map_equals_pycocotools_map_of_tf_detections(tf_ssdlite, tools_test_run):
+    _, outputs = tf_ssdlite
+    log, _, annotations, pseudo = tools_test_run
+    images = {image['file_name']: image for image in json.loads(open(annotations).read())['images']}
+    detections = tf_detections(outputs, images)
+    for prefix, ground_truth in (('coco', annotations), ('tf_detections', pseudo)):
+        ours = float(re.search(rf'{prefix}/bbox_mAP: ([\d.]+)', log).group(1))  # printed with 3 decimals
+        reference = coco_map(ground_truth, detections)
+        print(f'bbox mAP against {prefix} ground truth: tools/test.py {ours:.3f}, pycocotools on TF\'s {reference:.4f}')
+        assert abs(ours - reference) <= 6e-4, prefix
+    assert float(re.search(r'tf_detections/bbox_mAP: ([\d.]+)', log).group(1)) > 0.5  # a test that can tell
+
+
 def test_mmdet_inferencer_runs_the_converted_model(tf_ssdlite, converted, shared_data):
     """MMDetection's own DetInferencer with the config and the converted checkpoint, on two images."""
     from mmdet.apis import DetInferencer
