@@ -1,4 +1,4 @@
-"""TF checkpoints (``model.ckpt-N.index`` / ``.data-00000-of-00001``) written and read by real TensorFlow.
+"""TF checkpoints (``model.ckpt-N.index`` / ``.data-00000-of-00001``) written by real TensorFlow, read by ours.
 
 The checkpoints are written here with TensorFlow's TF1 ``Saver`` (the format of Google's TF-slim and TF DeepLab
 releases), under the names those code bases give their variables, filled with TF-slim's float MobileNetV2 1.0/224
@@ -10,9 +10,10 @@ variables from ``../shared/data``:
   ``layer_18``, a head (``image_pooling``, ``aspp0``, ``concat_projection``, ``logits/semantic``) of random values,
   ``Momentum`` slots and ``global_step``.
 
-This checks the reading of TF's checkpoint format and naming, not Google's own files (not available here). Needs
-TensorFlow (``pip install "mmmnv2[tf]"``), which no extra the test environment installs has: marked ``slow``; see
-README "The paper's own weights" for the command.
+This checks our reading of TF's checkpoint format (``mmmnv2.converters.tf_bundle``, without TensorFlow) and naming,
+not Google's own files (not available here). Writing them needs TensorFlow in the test process (``pip install
+"mmmnv2[tf]"``), which no extra the test environment installs has: marked ``slow``; see README "The paper's own
+weights" for the command. (``test_tf_ssdlite.py`` reads checkpoints that TensorFlow writes in its own environment.)
 """
 import numpy as np
 import pytest
