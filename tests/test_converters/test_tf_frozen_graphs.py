@@ -11,35 +11,16 @@ import subprocess
 
 import numpy as np
 import torch
-from google_models import OS16_CONFIG, ROOT, checkpoint_name
+from google_models import (
+    BN_KEYS,
+    DEEPLAB_MODULES,
+    OS16_CONFIG,
+    ROOT,
+    deeplab_table7_variables,
+    slim_checkpoint_variables,
+)
 
 from mmmnv2.apis import inference, init_model
-
-# TF DeepLab's head at width 1.0, output stride 16, no ASPP (deeplab/model.py): scope -> kernel shape (HWIO)
-DEEPLAB_HEAD = {'image_pooling': (1, 1, 320, 256), 'aspp0': (1, 1, 320, 256),
-                'concat_projection': (1, 1, 512, 256), 'logits/semantic': (1, 1, 256, 21)}
-DEEPLAB_MODULES = {'image_pooling': 'decode_head.image_pool.1', 'aspp0': 'decode_head.aspp_modules.0',
-                   'concat_projection': 'decode_head.bottleneck'}
-BN_KEYS = {'gamma': 'weight', 'beta': 'bias', 'moving_mean': 'running_mean', 'moving_variance': 'running_var'}
-
-
-def deeplab_variables(shared_data) -> dict:
-    rng = np.random.default_rng(2)
-    folder = shared_data / 'tf_slim_mobilenet_v2_1.0_224'
-    variables = {checkpoint_name(file.stem): np.load(file, allow_pickle=False) for file in sorted(folder.glob('*.npy'))}
-    # TF DeepLab's MobileNetV2 ends at layer_18: no Conv_1 (layer_19), no ImageNet logits.
-    variables = {name: value for name, value in variables.items()
-                 if not name.startswith(('MobilenetV2/Conv_1/', 'MobilenetV2/Logits/'))}
-    for scope, shape in DEEPLAB_HEAD.items():
-        variables[f'{scope}/weights'] = rng.normal(0, 0.05, shape).astype(np.float32)
-        if scope == 'logits/semantic':
-            variables[f'{scope}/biases'] = rng.normal(0, 0.1, shape[-1:]).astype(np.float32)
-            continue
-        variables[f'{scope}/BatchNorm/gamma'] = rng.uniform(0.5, 1.5, shape[-1:]).astype(np.float32)
-        variables[f'{scope}/BatchNorm/beta'] = rng.normal(0, 0.1, shape[-1:]).astype(np.float32)
-        variables[f'{scope}/BatchNorm/moving_mean'] = rng.normal(0, 0.1, shape[-1:]).astype(np.float32)
-        variables[f'{scope}/BatchNorm/moving_variance'] = rng.uniform(0.5, 2, shape[-1:]).astype(np.float32)
-    return variables
 
 
 def to_torch(array: np.ndarray) -> torch.Tensor:
@@ -47,7 +28,7 @@ def to_torch(array: np.ndarray) -> torch.Tensor:
 
 
 def test_tf_deeplab_frozen_graph_converts_into_the_table7_config(shared_data, tf_python, tf_to_openmmlab, tmp_path):
-    variables = deeplab_variables(shared_data)
+    variables = deeplab_table7_variables(slim_checkpoint_variables(shared_data), seed=2)
     np.savez(tmp_path / 'variables.npz', **variables)
     frozen = tmp_path / 'frozen_inference_graph.pb'
     result = subprocess.run([tf_python, str(ROOT / 'tests/test_converters/tf_side/freeze_variables.py'),
