@@ -38,10 +38,14 @@ setup(
         # TensorFlow): an independent TF-padding MobileNetV2 the converted TF-slim weights are checked against.
         # openmim: `mim search mmmnv2` / `mim train mmmnv2 CONFIG` read model-index.yml. 0.3.7: later versions pull
         # openxlab, which pins old setuptools, requests and rich and would downgrade them.
-        'tests': ['pytest>=7', 'ruff>=0.4', 'tflite>=2.10', 'ai-edge-litert>=1.0', 'keras>=3.0', 'openmim==0.3.7'],
+        # tensorboard: the GraphDef / TensorProto protos that read TF frozen graphs (.pb) without TensorFlow.
+        'tests': ['pytest>=7', 'ruff>=0.4', 'tflite>=2.10', 'ai-edge-litert>=1.0', 'keras>=3.0', 'openmim==0.3.7',
+                  'tensorboard>=2.16'],
         'benchmark': ['ai-edge-litert>=1.0', 'tflite>=2.10'],  # `benchmark.py --suite deploy`: LiteRT, Google's file
         'tflite': ['tflite>=2.10'],  # reading .tflite files in tools/model_converters/tf_to_openmmlab.py
-        'tf': ['tensorflow>=2.10'],  # reading TF checkpoints (.index/.data-*) there; not needed for .tflite/.npy
+        'tf-graph': ['tensorboard>=2.16'],  # reading frozen graphs (.pb); TF checkpoints are read without extras
+        # TensorFlow: not needed to convert; the slow tests of test_tf_checkpoints.py write checkpoints with it
+        'tf': ['tensorflow>=2.10'],
         'deploy': ['onnx>=1.15', 'onnxruntime>=1.17', 'onnxscript>=0.3', 'openvino>=2024.0', 'nncf>=2.10'],
         # onnxscript: torch's ONNX exporter; openvino: the second runtime; nncf: its int8 quantization
     },

@@ -8,7 +8,7 @@ registered components are also attributes of the package (``mmmnv2.MobileNetV2``
 """
 from . import datasets, deployment, engine, models  # noqa: F401  (registers the components)
 from .datasets import StrictCocoDataset, StrictPascalVOCDataset, StrictSegDataset
-from .datasets.transforms import CheckSegMap, SSDRandomCrop
+from .datasets.transforms import CheckSegMap, SSDRandomCrop, TFLegacyResize
 from .deployment import ONNXDetector, ONNXSegmentor
 from .engine import RMSpropTF, StrictLoadHook, VerifiedCheckpointHook
 from .models import (
@@ -31,4 +31,5 @@ register_safe_checkpoint_loaders()
 __all__ = ['CheckSegMap', 'MobileDeepLabV3', 'MobileDeepLabV3Head', 'MobileNetV2', 'ONNXDetector',
            'ONNXSegmentor', 'RMSpropTF', 'SSDLite', 'SSDLiteAnchorGenerator', 'SSDLiteHead', 'SSDLiteNeck',
            'SSDRandomCrop', 'StrictCocoDataset', 'StrictLoadHook', 'StrictPascalVOCDataset', 'StrictSegDataset',
-           'TFHardExampleMiner', 'TFSigmoidClassificationLoss', 'VerifiedCheckpointHook', '__version__']
+           'TFHardExampleMiner', 'TFLegacyResize', 'TFSigmoidClassificationLoss', 'VerifiedCheckpointHook',
+           '__version__']

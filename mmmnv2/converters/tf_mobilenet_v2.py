@@ -16,7 +16,6 @@ Nothing is loaded partially: every variable of the file must find its place in t
 model must come from the file, with the same shape, or the conversion fails listing expected against found names and
 shapes. The output stride is checked against the strides and dilations the file's convs record (TFLite).
 """
-import copy
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
@@ -24,9 +23,9 @@ import torch
 from torch import Tensor, nn
 
 from mmmnv2.models.backbones import MobileNetV2
-from mmmnv2.models.backbones.mobilenet_v2 import LayerSpec, layer_specs
+from mmmnv2.models.backbones.mobilenet_v2 import LayerSpec
 
-from .tf_sources import ConversionError, TFVariables, read_tf_variables
+from .tf_sources import ConversionError, TFVariables
 
 NUM_IMAGENET_CLASSES = 1001  # TF-slim's classifiers: 1000 ImageNet classes after a background class 0
 TF_BN_EPS = 1e-3  # TF-slim's batch_norm default epsilon
@@ -34,10 +33,17 @@ _LISTED = 25  # names shown per category in an error message
 
 
 class TFTarget(NamedTuple):
-    """One conv (or linear) module of the target model and the TF scope of its variables."""
+    """One conv (or linear) module of the target model and the TF scope of its variables.
+
+    ``columns``: for a 'conv_bias' target whose outputs are a selection or reordering of TF's (an SSD predictor:
+    box coordinates reordered, class columns picked), the TF output channel of each of ours, and ``tf_channels`` the
+    number of TF's output channels.
+    """
     module: str  # 'backbone.layer3.1.conv.0', 'decode_head.conv_seg', 'head.fc'
     scope: str  # 'MobilenetV2/expanded_conv_4/expand'
     kind: str  # 'conv_bn' (ConvModule with BN), 'conv_bias' (Conv2d with bias), 'linear'
+    columns: Optional[Tuple[int, ...]] = None
+    tf_channels: Optional[int] = None
 
 
 class MobileNetV2Classifier(nn.Module):
@@ -65,25 +71,31 @@ class MobileNetV2Classifier(nn.Module):
         return features if self.head is None else self.head.fc(features)
 
 
-def backbone_scopes(spec: LayerSpec) -> Tuple[str, ...]:
-    """TF scopes of one backbone layer's convs, in the order of ``spec.conv_modules``."""
+def backbone_scopes(spec: LayerSpec, root: str = 'MobilenetV2') -> Tuple[str, ...]:
+    """TF scopes of one backbone layer's convs, in the order of ``spec.conv_modules``; ``root`` is the backbone's
+    scope (TF-slim and DeepLab: ``MobilenetV2``; the Object Detection API: ``FeatureExtractor/MobilenetV2``)."""
     if spec.module == 'conv1':
-        return ('MobilenetV2/Conv',)
+        return (f'{root}/Conv',)
     if spec.module == 'conv2':
-        return ('MobilenetV2/Conv_1',)
+        return (f'{root}/Conv_1',)
     index = int(spec.name.split('_')[1]) - 2  # layer_2 is TF's expanded_conv, layer_3 expanded_conv_1, ...
-    block = 'MobilenetV2/expanded_conv' + (f'_{index}' if index else '')
+    block = f'{root}/expanded_conv' + (f'_{index}' if index else '')
     parts = ('depthwise', 'project') if spec.expanded_channels is None else ('expand', 'depthwise', 'project')
     return tuple(f'{block}/{part}' for part in parts)
 
 
-def tf_targets(model: nn.Module) -> List[TFTarget]:
-    """Every conv/linear module of ``model`` with its TF scope: a MobileNetV2Classifier or a Mobile DeepLabv3."""
+def backbone_targets(model: nn.Module, root: str = 'MobilenetV2') -> List[TFTarget]:
+    """The backbone's convs with their TF scopes under ``root`` (see ``backbone_scopes``)."""
     backbone = model.backbone
     if not isinstance(backbone, MobileNetV2):
         raise ConversionError(f'the target model\'s backbone is {type(backbone).__name__}, not mmmnv2.MobileNetV2')
-    targets = [TFTarget(f'backbone.{module}', scope, 'conv_bn') for spec in backbone.layer_specs
-               for module, scope in zip(spec.conv_modules, backbone_scopes(spec), strict=True)]
+    return [TFTarget(f'backbone.{module}', scope, 'conv_bn') for spec in backbone.layer_specs
+            for module, scope in zip(spec.conv_modules, backbone_scopes(spec, root), strict=True)]
+
+
+def tf_targets(model: nn.Module) -> List[TFTarget]:
+    """Every conv/linear module of ``model`` with its TF scope: a MobileNetV2Classifier or a Mobile DeepLabv3."""
+    targets = backbone_targets(model)
     if isinstance(model, MobileNetV2Classifier):
         if model.head is None:
             return targets
@@ -119,8 +131,11 @@ def _expected_variables(model: nn.Module, targets: Sequence[TFTarget],
         if depthwise and conv.groups != conv.out_channels:
             raise ConversionError(f'{target.module}: a grouped conv TF layers do not have')
         name = f'{target.scope}/depthwise_weights' if depthwise else f'{target.scope}/weights'
-        expected[name] = (target.module, 'depthwise' if depthwise else 'conv', _tf_layout(conv.weight, depthwise))
+        shape = _tf_layout(conv.weight, depthwise)
         channels = (conv.out_channels,)
+        if target.columns is not None:  # TF has more (or reordered) output channels: ours pick theirs
+            shape, channels = (*shape[:3], target.tf_channels), (target.tf_channels,)
+        expected[name] = (target.module, 'depthwise' if depthwise else 'conv', shape)
         if target.kind == 'conv_bias' or folded:
             expected[f'{target.scope}/biases'] = (target.module, 'bias', channels)
         else:
@@ -133,7 +148,11 @@ def describe_file(variables: TFVariables) -> str:
     """What the file's variables say about its architecture: width, output stride, head, classes."""
     names = ('MobilenetV2/expanded_conv_16/project/weights', 'MobilenetV2/expanded_conv_3/project/weights',
              'logits/semantic/weights', 'MobilenetV2/Logits/Conv2d_1c_1x1/weights')
-    arrays = {name: variables.arrays[variables.key(name)] for name in names if variables.key(name) in variables.arrays}
+    # the Object Detection API keeps the backbone under FeatureExtractor/
+    ssd = any(key.startswith('FeatureExtractor/MobilenetV2/') for key in variables.arrays)
+    root = 'FeatureExtractor/' if ssd else ''
+    arrays = {name: variables.arrays[variables.key(root + name)] for name in names
+              if variables.key(root + name) in variables.arrays}
     parts = []
     if 'MobilenetV2/expanded_conv_16/project/weights' in arrays:
         width = arrays['MobilenetV2/expanded_conv_16/project/weights'].shape[-1] / 320
@@ -149,6 +168,11 @@ def describe_file(variables: TFVariables) -> str:
                      f'{arrays["logits/semantic/weights"].shape[-1]} classes')
     if 'MobilenetV2/Logits/Conv2d_1c_1x1/weights' in arrays:
         parts.append(f'classifier, {arrays["MobilenetV2/Logits/Conv2d_1c_1x1/weights"].shape[-1]} classes')
+    predictors = [key for key in variables.arrays if key.endswith('ClassPredictor/weights')]
+    first = [variables.arrays.get(f'BoxPredictor_0/{name}/weights')
+             for name in ('ClassPredictor', 'BoxEncodingPredictor')]
+    if predictors and all(array is not None for array in first):  # classes: outputs per anchor (4 box outputs)
+        parts.append(f'SSD, {len(predictors)} box predictors, {first[0].shape[-1] * 4 // first[1].shape[-1]} classes')
     if variables.input_size:
         parts.append(f'input {variables.input_size[0]}x{variables.input_size[1]}')
     return ', '.join(parts) or 'no MobileNetV2 variables'
@@ -156,6 +180,10 @@ def describe_file(variables: TFVariables) -> str:
 
 def describe_model(model: nn.Module) -> str:
     """The same facts about the target model."""
+    if getattr(model, 'bbox_head', None) is not None:
+        head = model.bbox_head
+        return (f'{type(model).__name__}, width {model.backbone.widen_factor:g}, {len(head.cls_convs)} predictors, '
+                f'{head.num_base_priors} anchors per location, {head.num_classes} classes')
     backbone = model.backbone
     specs = {spec.name: spec for spec in backbone.layer_specs}
     parts = [f'width {backbone.widen_factor:g}']
@@ -190,12 +218,15 @@ def _listing(title: str, lines: List[str]) -> str:
     return f'\n  {title} ({len(lines)}):\n    ' + '\n    '.join(shown)
 
 
-def convert_tf_variables(variables: TFVariables, model: nn.Module, ignored: Sequence[str] = ()) -> Dict[str, Tensor]:
+def convert_tf_variables(variables: TFVariables, model: nn.Module, ignored: Sequence[str] = (),
+                         targets: Optional[Sequence[TFTarget]] = None) -> Dict[str, Tensor]:
     """The state dict of ``model`` built from the file's variables; ConversionError unless they fit exactly.
 
-    ``ignored``: keys of the file's variables that are known to have no place in the model.
+    ``ignored``: keys of the file's variables that are known to have no place in the model. ``targets``: the
+    model's modules and their TF scopes (default ``tf_targets(model)``: a classifier or a Mobile DeepLabv3).
     """
-    targets = tf_targets(model)
+    targets = tf_targets(model) if targets is None else targets
+    columns = {target.module: list(target.columns) for target in targets if target.columns is not None}
     expected = _expected_variables(model, targets, variables.folded)
     found = variables.model_keys()
     by_key = {variables.key(name): name for name in expected}
@@ -218,6 +249,8 @@ def convert_tf_variables(variables: TFVariables, model: nn.Module, ignored: Sequ
     state = {}
     for name, (module_name, role, _) in expected.items():
         value = torch.from_numpy(np.ascontiguousarray(variables.arrays[variables.key(name)], np.float32))
+        if module_name in columns:  # TF's output channels (the last axis of kernel and bias) picked and ordered
+            value = value[..., columns[module_name]]
         module = model.get_submodule(module_name)
         if role == 'conv':  # HWIO -> OIHW
             state[f'{module_name}.conv.weight' if hasattr(module, 'bn') else f'{module_name}.weight'] = \
@@ -256,77 +289,3 @@ def read_labels(path: str) -> List[str]:
     if not names:
         raise ConversionError(f'{path}: no class names in the labels file')
     return names
-
-
-def _file_width(variables: TFVariables) -> Optional[float]:
-    key = variables.key('MobilenetV2/expanded_conv_16/project/weights')
-    return variables.arrays[key].shape[-1] / 320 if key in variables.arrays else None
-
-
-def _file_divisible_by(variables: TFVariables, widen_factor: float) -> int:
-    """8 (TF-slim) or 1 (TF DeepLab below width 1): the rounding whose layer widths are the file's."""
-    for divisible_by in (8, 1):
-        widths = {backbone_scopes(spec)[-1]: spec.out_channels
-                  for spec in layer_specs(widen_factor, divisible_by=divisible_by)[:-1]}  # layer_1 .. layer_18
-        found = {scope: variables.arrays.get(variables.key(f'{scope}/weights')) for scope in widths}
-        if all(array is not None and array.shape[-1] == widths[scope] for scope, array in found.items()):
-            return divisible_by
-    return 8  # neither fits: the conversion will list the differences
-
-
-def convert_tf_file(path: str, config=None, labels: Optional[str] = None) -> Tuple[Dict[str, Tensor], dict]:
-    """Convert one of Google's files (see ``read_tf_variables``) into a state dict and checkpoint meta.
-
-    Segmentation files (TF DeepLab's ``logits/semantic``) need ``config``, a config of ``configs/`` (path or
-    ``Config``) whose model they must fit. ImageNet classifiers convert to ``MobileNetV2Classifier`` keys at the
-    file's width, with TF's 'SAME' padding; ``labels`` (a text file, one class name a line) gives their class names.
-    A file with the backbone only (TF-slim's float variables without the classifier's kernel) converts the backbone.
-    Returns ``(state_dict, meta)``; ``meta['dataset_meta']['classes']`` holds the class names where known.
-    """
-    variables = read_tf_variables(path)
-    meta = dict(tf_source=dict(file=path, kind=variables.kind, architecture=describe_file(variables)))
-    ignored: Tuple[str, ...] = ()
-    if variables.key('logits/semantic/weights') in variables.arrays:
-        if config is None:
-            raise ConversionError(f'{path} is a TF DeepLab segmentation model: give the config its weights are for')
-        model, dataset_meta = _build_segmentor(config)
-        meta['config'] = config if isinstance(config, str) else None
-    else:
-        width = _file_width(variables)
-        if width is None:
-            raise ConversionError(f'{path}: no MobileNetV2 layer_18 (MobilenetV2/expanded_conv_16/project) in it; '
-                                  f'found {describe_file(variables)}')
-        logits = variables.arrays.get(variables.key('MobilenetV2/Logits/Conv2d_1c_1x1/weights'))
-        if logits is None:  # TF-slim's variables without the classifier's kernel: the backbone alone
-            ignored = (variables.key('MobilenetV2/Logits/Conv2d_1c_1x1/biases'),)
-            meta['note'] = 'no classifier kernel in the file: backbone only'
-        model = MobileNetV2Classifier(widen_factor=width, num_classes=None if logits is None else logits.shape[-1],
-                                      divisible_by=_file_divisible_by(variables, width))
-        dataset_meta = {}
-    state = convert_tf_variables(variables, model, ignored=ignored)
-    num_classes = _num_classes(model)
-    if labels is not None:
-        names = read_labels(labels)
-        if len(names) != num_classes:
-            raise ConversionError(f'{labels}: {len(names)} class names for a model with {num_classes} classes')
-        dataset_meta = dict(dataset_meta, classes=tuple(names))
-    elif num_classes and len(dataset_meta.get('classes', ())) != num_classes:
-        raise ConversionError(f'{path}: {num_classes} classes and no names for them: give a labels file (one class '
-                              f'name a line; ImageNet classifiers: 1001, "background" first)')
-    meta['dataset_meta'] = dataset_meta
-    return state, meta
-
-
-def _num_classes(model: nn.Module) -> Optional[int]:
-    if isinstance(model, MobileNetV2Classifier):
-        return model.head.fc.out_features if model.head is not None else None
-    return model.decode_head.num_classes
-
-
-def _build_segmentor(config) -> Tuple[nn.Module, dict]:
-    from mmengine.config import Config
-
-    from mmmnv2.utils import build_host_model, config_dataset_meta, drop_pretrained
-    cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
-    drop_pretrained(cfg.model)
-    return build_host_model(cfg), dict(config_dataset_meta(cfg) or {})

@@ -1,6 +1,6 @@
 """Read the variables of Google's MobileNetV2 models from the files Google released.
 
-Three kinds of source, told apart by what ``path`` is:
+Four kinds of source, told apart by what ``path`` is:
 
 - a TFLite flatbuffer (``.tflite``), read with the ``tflite`` schema package: every CONV_2D / DEPTHWISE_CONV_2D
   operator gives its layer's weights and bias, named by the TF scope found in the weight tensor's name (TFLite joins
@@ -10,9 +10,14 @@ Three kinds of source, told apart by what ``path`` is:
   instead of ``<scope>/BatchNorm/*``. The stride and dilation of every conv are kept, to check the output stride;
 - a folder of ``.npy`` files, one per TF-slim variable, named as the variable with the leading ``MobilenetV2/``
   dropped and '/' replaced by '_' (``expanded_conv_3_expand_weights.npy``);
-- a TF checkpoint (``model.ckpt-30000`` with its ``.index`` and ``.data-*`` files), read through TensorFlow, which
-  is an optional dependency (``pip install "mmmnv2[tf]"``); a variable's exponential moving average is taken where
-  the checkpoint has one, optimizer slots and ``global_step`` are left out.
+- a TF checkpoint (``model.ckpt-30000`` with its ``.index`` and ``.data-*`` files), read without TensorFlow
+  (``tf_bundle``); a variable's exponential moving average is taken where the checkpoint has one, optimizer slots
+  and ``global_step`` are left out;
+- a frozen graph (``frozen_inference_graph.pb``, TF's ``GraphDef`` with the variables turned into constants by
+  ``convert_variables_to_constants``, as the Object Detection API's and TF DeepLab's exporters write it), read with
+  the GraphDef protos ``tensorboard`` ships (``pip install "mmmnv2[tf-graph]"``): a variable is a ``Const`` node that
+  an ``Identity`` node ``<name>/read`` reads (the variable's read op, which freezing keeps), or, where a graph was
+  stripped of those, a float ``Const`` named as a TF-slim variable (``.../weights``, ``.../BatchNorm/gamma``, ...).
 
 Arrays keep TF's layout: conv kernels HWIO, depthwise kernels HW(C)(1).
 """
@@ -24,9 +29,12 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
+from .tf_bundle import BundleError, read_bundle
+
 TF_SLIM_ROOT = 'MobilenetV2/'
 # Optimizer slots and counters a training checkpoint holds besides the model's variables.
 TRAINING_VARIABLE = re.compile(r'(^global_step$|/(Momentum|ExponentialMovingAverage|RMSProp(_1)?|Adam(_1)?)$)')
+_VARIABLE_LEAF = re.compile(r'/(weights|depthwise_weights|biases|gamma|beta|moving_mean|moving_variance)$')
 _WEIGHT_NAME = re.compile(r'^(?P<scope>.+)/(weights_quant/FakeQuantWithMinMaxVars|depthwise_weights|weights)$')
 
 
@@ -77,8 +85,11 @@ def read_tf_variables(path: str) -> TFVariables:
         head = file.read(8)
     if path.endswith('.tflite') or head[4:8] == b'TFL3':
         return _read_tflite(path)
+    if path.endswith('.pb'):
+        return _read_frozen_graph(path)
     raise ConversionError(f'{path}: not a model this converter reads; give a TFLite flatbuffer (.tflite), a folder '
-                          f'of TF-slim .npy variables, or a TF checkpoint (its prefix or .index file)')
+                          f'of TF-slim .npy variables, a TF checkpoint (its prefix or .index file) or a frozen '
+                          f'graph (.pb)')
 
 
 def _read_npy_folder(path: str) -> TFVariables:
@@ -96,20 +107,42 @@ def _read_npy_folder(path: str) -> TFVariables:
 
 def _read_tf_checkpoint(prefix: str) -> TFVariables:
     try:
-        import tensorflow as tf
-    except ImportError as error:
-        raise ConversionError(f'{prefix}: reading TF checkpoints needs TensorFlow; install it with '
-                              f'`pip install "mmmnv2[tf]"` (or convert the .tflite file instead)') from error
-    try:
-        reader = tf.train.load_checkpoint(prefix)
-        names = reader.get_variable_to_shape_map()
-        # TF evaluates with the moving averages where training kept them (slim's variables_to_restore with EMA).
-        arrays = {name: np.asarray(reader.get_tensor(f'{name}/ExponentialMovingAverage'
-                                                     if f'{name}/ExponentialMovingAverage' in names else name))
-                  for name in names if not TRAINING_VARIABLE.search(name)}
-    except Exception as error:  # TensorFlow raises its own error types for corrupt files
+        stored = read_bundle(prefix)
+    except (BundleError, OSError) as error:
         raise ConversionError(f'{prefix}: not a readable TF checkpoint ({error})') from error
+    # TF evaluates with the moving averages where training kept them (slim's variables_to_restore with EMA).
+    arrays = {name: stored.get(f'{name}/ExponentialMovingAverage', value) for name, value in stored.items()
+              if not TRAINING_VARIABLE.search(name)}
     return TFVariables(prefix, 'checkpoint', arrays)
+
+
+def _read_frozen_graph(path: str) -> TFVariables:
+    try:
+        from tensorboard.compat.proto import graph_pb2
+        from tensorboard.util import tensor_util
+    except ImportError as error:
+        raise ConversionError(f'{path}: reading frozen graphs needs the GraphDef protos of the `tensorboard` '
+                              f'package; install it with `pip install "mmmnv2[tf-graph]"`') from error
+    graph = graph_pb2.GraphDef()
+    try:
+        with open(path, 'rb') as file:
+            graph.ParseFromString(file.read())
+    except Exception as error:  # protobuf's DecodeError, or a file that is no GraphDef at all
+        raise ConversionError(f'{path}: not a TF GraphDef ({type(error).__name__}: {error})') from error
+    read_ops = {node.input[0] for node in graph.node
+                if node.op == 'Identity' and node.input and node.name == f'{node.input[0]}/read'}
+    arrays = {}
+    for node in graph.node:
+        if node.op != 'Const' or not (node.name in read_ops or _VARIABLE_LEAF.search(node.name)):
+            continue
+        value = tensor_util.make_ndarray(node.attr['value'].tensor)
+        if value.dtype.kind == 'f':
+            arrays[node.name] = value
+    if not graph.node:
+        raise ConversionError(f'{path}: an empty TF GraphDef')
+    if not arrays:
+        raise ConversionError(f'{path}: a TF graph without variables (not a frozen graph)')
+    return TFVariables(path, 'frozen_graph', arrays)
 
 
 def _read_tflite(path: str) -> TFVariables:

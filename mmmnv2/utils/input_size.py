@@ -3,10 +3,14 @@ from typing import Tuple
 
 from mmengine.config import Config
 
+# transforms whose ``scale`` (width, height) is the model's input size: MMDetection's / MMSegmentation's Resize and
+# mmmnv2's TFLegacyResize (TF1 bilinear sampling, always a fixed size)
+RESIZE_TRANSFORMS = ('Resize', 'TFLegacyResize')
+
 
 def _resize_size(cfg: Config, fixed: bool) -> Tuple[int, int]:
     for transform in cfg.test_dataloader.dataset.pipeline:
-        if transform['type'].split('.')[-1] == 'Resize' and 'scale' in transform:
+        if transform['type'].split('.')[-1] in RESIZE_TRANSFORMS and 'scale' in transform:
             if fixed and transform.get('keep_ratio', False):
                 raise ValueError('the test pipeline resizes keeping the aspect ratio, so inputs have no fixed size; '
                                  'give the input size explicitly (--shape H W)')

@@ -53,3 +53,36 @@ def checkpoint_name(stem: str) -> str:
     name = re.sub(r'/(depthwise)_(depthwise_weights)$', r'/\1/\2', name)
     name = re.sub(r'/(expand|project|Conv|Conv_1)_(weights)$', r'/\1/\2', name)
     return re.sub(r'^MobilenetV2/(Logits)_(Conv2d_1c_1x1)_(biases)$', r'MobilenetV2/\1/\2/\3', name)
+
+
+# TF DeepLab's head at width 1.0, output stride 16, no ASPP (deeplab/model.py): scope -> kernel shape (HWIO)
+DEEPLAB_HEAD = {'image_pooling': (1, 1, 320, 256), 'aspp0': (1, 1, 320, 256),
+                'concat_projection': (1, 1, 512, 256), 'logits/semantic': (1, 1, 256, 21)}
+# our module of each DeepLab head scope, written from mmseg's ASPPHead layout
+DEEPLAB_MODULES = {'image_pooling': 'decode_head.image_pool.1', 'aspp0': 'decode_head.aspp_modules.0',
+                   'concat_projection': 'decode_head.bottleneck'}
+BN_KEYS = {'gamma': 'weight', 'beta': 'bias', 'moving_mean': 'running_mean', 'moving_variance': 'running_var'}
+
+
+def deeplab_table7_variables(slim_variables: dict, seed: int) -> dict:
+    """The variables of TF DeepLab's Table 7 model under its names: the backbone up to layer_18 from TF-slim's
+    variables (no Conv_1, no ImageNet logits), the head (``DEEPLAB_HEAD``) random from ``seed``."""
+    rng = np.random.default_rng(seed)
+    variables = {name: value for name, value in slim_variables.items()
+                 if not name.startswith(('MobilenetV2/Conv_1/', 'MobilenetV2/Logits/'))}
+    for scope, shape in DEEPLAB_HEAD.items():
+        variables[f'{scope}/weights'] = rng.normal(0, 0.05, shape).astype(np.float32)
+        if scope == 'logits/semantic':
+            variables[f'{scope}/biases'] = rng.normal(0, 0.1, shape[-1:]).astype(np.float32)
+            continue
+        variables[f'{scope}/BatchNorm/gamma'] = rng.uniform(0.5, 1.5, shape[-1:]).astype(np.float32)
+        variables[f'{scope}/BatchNorm/beta'] = rng.normal(0, 0.1, shape[-1:]).astype(np.float32)
+        variables[f'{scope}/BatchNorm/moving_mean'] = rng.normal(0, 0.1, shape[-1:]).astype(np.float32)
+        variables[f'{scope}/BatchNorm/moving_variance'] = rng.uniform(0.5, 2, shape[-1:]).astype(np.float32)
+    return variables
+
+
+def slim_checkpoint_variables(shared_data: Path) -> dict:
+    """TF-slim's float MobileNetV2 1.0/224 variables (``../shared/data``) under their checkpoint names."""
+    folder = shared_data / 'tf_slim_mobilenet_v2_1.0_224'
+    return {checkpoint_name(file.stem): np.load(file, allow_pickle=False) for file in sorted(folder.glob('*.npy'))}

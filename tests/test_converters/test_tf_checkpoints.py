@@ -1,4 +1,4 @@
-"""TF checkpoints (``model.ckpt-N.index`` / ``.data-00000-of-00001``) written and read by real TensorFlow.
+"""TF checkpoints (``model.ckpt-N.index`` / ``.data-00000-of-00001``) written by real TensorFlow, read by ours.
 
 The checkpoints are written here with TensorFlow's TF1 ``Saver`` (the format of Google's TF-slim and TF DeepLab
 releases), under the names those code bases give their variables, filled with TF-slim's float MobileNetV2 1.0/224
@@ -10,27 +10,21 @@ variables from ``../shared/data``:
   ``layer_18``, a head (``image_pooling``, ``aspp0``, ``concat_projection``, ``logits/semantic``) of random values,
   ``Momentum`` slots and ``global_step``.
 
-This checks the reading of TF's checkpoint format and naming, not Google's own files (not available here). Needs
-TensorFlow (``pip install "mmmnv2[tf]"``), which no extra the test environment installs has: marked ``slow``; see
-README "The paper's own weights" for the command.
+This checks our reading of TF's checkpoint format (``mmmnv2.converters.tf_bundle``, without TensorFlow) and naming,
+not Google's own files (not available here). Writing them needs TensorFlow in the test process (``pip install
+"mmmnv2[tf]"``), which no extra the test environment installs has: marked ``slow``; see README "The paper's own
+weights" for the command. (``test_tf_ssdlite.py`` reads checkpoints that TensorFlow writes in its own environment.)
 """
 import numpy as np
 import pytest
 import torch
-from google_models import OS16_CONFIG, checkpoint_name
+from google_models import BN_KEYS, DEEPLAB_MODULES, OS16_CONFIG, deeplab_table7_variables, slim_checkpoint_variables
 
 from mmmnv2.apis import inference, init_model
 from mmmnv2.converters import convert_tf_file
 
 pytestmark = pytest.mark.slow
 STEP = 30000
-# TF DeepLab's head at width 1.0, output stride 16, no ASPP (deeplab/model.py): scope -> kernel shape (HWIO)
-DEEPLAB_HEAD = {'image_pooling': (1, 1, 320, 256), 'aspp0': (1, 1, 320, 256),
-                'concat_projection': (1, 1, 512, 256), 'logits/semantic': (1, 1, 256, 21)}
-# our module of each DeepLab head scope, written from mmseg's ASPPHead layout
-DEEPLAB_MODULES = {'image_pooling': 'decode_head.image_pool.1', 'aspp0': 'decode_head.aspp_modules.0',
-                   'concat_projection': 'decode_head.bottleneck'}
-BN_KEYS = {'gamma': 'weight', 'beta': 'bias', 'moving_mean': 'running_mean', 'moving_variance': 'running_var'}
 
 
 @pytest.fixture(scope='module')
@@ -42,8 +36,7 @@ def tf():
 @pytest.fixture(scope='module')
 def slim_variables(shared_data):
     """TF-slim's float MobileNetV2 1.0/224 variables under their checkpoint names."""
-    folder = shared_data / 'tf_slim_mobilenet_v2_1.0_224'
-    return {checkpoint_name(file.stem): np.load(file, allow_pickle=False) for file in sorted(folder.glob('*.npy'))}
+    return slim_checkpoint_variables(shared_data)
 
 
 def write_tf1_checkpoint(tf, prefix, variables) -> str:
@@ -111,19 +104,7 @@ def test_tf_slim_classifier_checkpoint_takes_the_moving_averages(tf, shared_data
 
 def test_tf_deeplab_checkpoint_loads_strictly_into_the_table7_config(tf, shared_data, slim_variables, tmp_path,
                                                                     tf_to_openmmlab):
-    rng = np.random.default_rng(1)
-    # TF DeepLab's MobileNetV2 ends at layer_18: no Conv_1 (layer_19), no ImageNet logits.
-    model_variables = {name: value for name, value in slim_variables.items()
-                       if not name.startswith(('MobilenetV2/Conv_1/', 'MobilenetV2/Logits/'))}
-    for scope, shape in DEEPLAB_HEAD.items():
-        model_variables[f'{scope}/weights'] = rng.normal(0, 0.05, shape).astype(np.float32)
-        if scope == 'logits/semantic':
-            model_variables[f'{scope}/biases'] = rng.normal(0, 0.1, shape[-1:]).astype(np.float32)
-            continue
-        model_variables[f'{scope}/BatchNorm/gamma'] = rng.uniform(0.5, 1.5, shape[-1:]).astype(np.float32)
-        model_variables[f'{scope}/BatchNorm/beta'] = rng.normal(0, 0.1, shape[-1:]).astype(np.float32)
-        model_variables[f'{scope}/BatchNorm/moving_mean'] = rng.normal(0, 0.1, shape[-1:]).astype(np.float32)
-        model_variables[f'{scope}/BatchNorm/moving_variance'] = rng.uniform(0.5, 2, shape[-1:]).astype(np.float32)
+    model_variables = deeplab_table7_variables(slim_variables, seed=1)
     saved = {'global_step': np.int64(STEP), **model_variables}
     saved.update({f'{name}/Momentum': np.full_like(value, 5) for name, value in model_variables.items()
                   if trainable(name)})

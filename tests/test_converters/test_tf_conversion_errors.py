@@ -1,15 +1,14 @@
 """Files that do not fit the target config, or are not models at all, fail naming what differs or the file."""
 import shutil
-import sys
-import types
 
 import numpy as np
 import pytest
 import torch
 from google_models import DM05_CONFIG, OS16_CONFIG, checkpoint_name
 from mmengine.config import Config
+from reference_data import require
 
-from mmmnv2.converters import ConversionError, convert_tf_file
+from mmmnv2.converters import ConversionError, convert_tf_file, tf_sources
 
 FLOAT_DEEPLAB = 'tflite/deeplabv3_257_mv_gpu.tflite'
 
@@ -82,15 +81,19 @@ def test_truncated_and_foreign_files_are_named(shared_data, tmp_path):
     assert 'without .npy files' in conversion_error(tmp_path, None, 'empty_folder')
 
 
-def test_tf_checkpoint_without_tensorflow_names_the_extra(tmp_path):
-    try:
-        import tensorflow  # noqa: F401
-        pytest.skip('TensorFlow is installed: the message for its absence cannot be shown')
-    except ImportError:
-        pass
+def test_damaged_tf_checkpoint_is_refused_naming_it(tmp_path):
     (tmp_path / 'model.ckpt-30000.index').write_bytes(b'')
-    with pytest.raises(ConversionError, match=r'mmmnv2\[tf\]'):
+    with pytest.raises(ConversionError, match=r'model.ckpt-30000: not a readable TF checkpoint \(no table footer'):
         convert_tf_file(str(tmp_path / 'model.ckpt-30000'))
+
+
+@pytest.mark.parametrize('content', [b'', b'not a graph at all'])
+def test_file_that_is_no_frozen_graph_is_refused_naming_it(tmp_path, content):
+    require('tensorboard')  # its GraphDef protos read frozen graphs
+    (tmp_path / 'frozen_inference_graph.pb').write_bytes(content)
+    expected = r'frozen_inference_graph.pb: (not a TF GraphDef|an empty TF GraphDef|a TF graph without variables)'
+    with pytest.raises(ConversionError, match=expected):
+        convert_tf_file(str(tmp_path / 'frozen_inference_graph.pb'))
 
 
 def test_classifier_without_labels_is_refused(shared_data):
@@ -105,10 +108,10 @@ def test_tool_exits_with_the_error(shared_data, tf_to_openmmlab, tmp_path):
     assert not (tmp_path / 'out.pth').exists()
 
 
-def test_tf_checkpoint_reader_logic_with_a_stand_in_for_tensorflow(shared_data, tmp_path, monkeypatch):
-    """Without TensorFlow: a stand-in reader serves the TF-slim variables under their checkpoint names, with a
-    training checkpoint's extras (step counter, momentum slots, moving averages). Only our side is tested here; real
-    TF checkpoints are in test_tf_checkpoints.py (slow, needs TensorFlow)."""
+def test_tf_checkpoint_reader_logic_with_a_stand_in_for_the_file(shared_data, tmp_path, monkeypatch):
+    """A stand-in for the checkpoint file's reader serves the TF-slim variables under their checkpoint names, with a
+    training checkpoint's extras (step counter, momentum slots, moving averages): the moving averages are taken, the
+    rest left out. Real TF checkpoints: test_tf_ssdlite.py and test_tf_checkpoints.py (slow)."""
     folder = shared_data / 'tf_slim_mobilenet_v2_1.0_224'
     npy_state, _ = convert_tf_file(str(folder))
     variables = {}
@@ -120,16 +123,7 @@ def test_tf_checkpoint_reader_logic_with_a_stand_in_for_tensorflow(shared_data, 
         variables[f'{name}/Momentum'] = np.zeros_like(value)
     variables['global_step'] = np.array(30000)
 
-    class Reader:
-        def get_variable_to_shape_map(self):
-            return {name: list(value.shape) for name, value in variables.items()}
-
-        def get_tensor(self, name):
-            return variables[name]
-
-    stand_in = types.ModuleType('tensorflow')
-    stand_in.train = types.SimpleNamespace(load_checkpoint=lambda prefix: Reader())
-    monkeypatch.setitem(sys.modules, 'tensorflow', stand_in)
+    monkeypatch.setattr(tf_sources, 'read_bundle', lambda prefix: variables)
     (tmp_path / 'model.ckpt-30000.index').write_bytes(b'')
     state, meta = convert_tf_file(str(tmp_path / 'model.ckpt-30000.index'))
     assert meta['tf_source']['kind'] == 'checkpoint'

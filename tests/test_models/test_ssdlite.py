@@ -114,3 +114,40 @@ def test_neck_and_head_take_their_channels_from_the_part_before(coco_detector):
     # Paper Sec. 6.2: layer_15's expansion (96 * 6 = 576) and layer_19 (1280), then the extra layers' depths.
     assert coco_detector.neck.in_channels == coco_detector.backbone.out_channels == (576, 1280)
     assert coco_detector.bbox_head.in_channels == coco_detector.neck.out_channels == (576, 1280, 512, 256, 256, 128)
+
+
+def test_uncapped_predictions_equal_mmdetections_computation():
+    """TF's post-processing settings (the TF-recipe config: no cap before NMS, 100 per image): the head's predictions
+    on the best (anchor, class) pairs equal MMDetection's own computation over every pair. The score threshold is
+    raised from TF's 1e-8 to 0.8, which leaves some 10,000 candidates of the 150,000 (MMDetection's computation takes
+    seconds per image at 1e-8); the first round takes 100 pairs here (1000 by default), too few to keep 100 boxes, so
+    the prefix grows."""
+    from mmdet.models.dense_heads import SSDHead
+    detector = build_detector('configs/ssdlite/ssdlite_mobilenetv2_1xb24-200k_coco-320x320.py').eval()
+    head = detector.bbox_head
+    generator = torch.Generator().manual_seed(0)
+    maps = [torch.randn(2, channels, size, size, generator=generator)
+            for channels, size in zip(head.in_channels, head.prior_generator.feature_sizes)]
+    with torch.no_grad():
+        cls_scores, bbox_preds = head(maps)
+        cls_scores = [scores * 25 for scores in cls_scores]  # initial logits (std 0.04) spread over (0, 1)
+        head.test_cfg.score_thr = 0.8
+        candidates = sum(int((score.permute(0, 2, 3, 1).reshape(2, -1, 81)[..., :80].sigmoid() > 0.8).sum())
+                         for score in cls_scores)
+        assert 10_000 < candidates < 40_000
+        metas = [dict(img_shape=(320, 320), scale_factor=(0.5, 0.8))] * 2
+        rounds = []
+        head.nms_prefix = 100
+        post_process = head._bbox_post_process
+        head._bbox_post_process = lambda results, *args: rounds.append(len(results)) or post_process(results, *args)
+        ours = head.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=metas, rescale=True)
+        del head._bbox_post_process
+        assert rounds[:2] == [100, 400]  # the first image's rounds
+        original = head._predict_by_feat_single
+        head._predict_by_feat_single = lambda *args, **kwargs: SSDHead._predict_by_feat_single(head, *args, **kwargs)
+        theirs = head.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=metas, rescale=True)
+        head._predict_by_feat_single = original
+    for our, their in zip(ours, theirs):
+        assert len(our) == len(their) == 100
+        assert torch.equal(our.labels, their.labels) and torch.equal(our.scores, their.scores)
+        assert torch.allclose(our.bboxes, their.bboxes, atol=1e-4)

@@ -1,12 +1,15 @@
-"""Convert Google's released MobileNetV2 models (TFLite, TF-slim .npy variables, TF checkpoints) to mmmnv2 weights.
+"""Convert Google's released MobileNetV2 models (TFLite, TF-slim .npy, TF checkpoints, frozen graphs) to mmmnv2 weights.
 
     python tools/model_converters/tf_to_openmmlab.py SRC OUT.pth [--config CONFIG] [--labels LABELS.txt]
 
-SRC is a ``.tflite`` file (float or quantized), a folder of TF-slim ``.npy`` variables, or a TF checkpoint (its
-prefix ``model.ckpt-30000`` or ``.index`` file; needs ``pip install "mmmnv2[tf]"``); its kind is found from the file.
-TF DeepLab segmentation models convert into the model of CONFIG (by default the configs for Google's models under
-``configs/mobile_deeplabv3/``: width 0.5 -> the 257x257 output-stride-8 one, width 1.0 -> the 513x513 output-stride-16
-one) and must fit it exactly: width, output stride, ASPP and class count are checked, differences listed. ImageNet
+SRC is a ``.tflite`` file (float or quantized), a folder of TF-slim ``.npy`` variables, a TF checkpoint (its prefix
+``model.ckpt-30000`` or ``.index`` file) or a frozen graph (``frozen_inference_graph.pb``; needs ``pip install
+"mmmnv2[tf-graph]"``); its kind is found from the file. TF DeepLab segmentation models convert into the model of
+CONFIG (by default the configs for Google's models under ``configs/mobile_deeplabv3/``: width 0.5 -> the 257x257
+output-stride-8 one, width 1.0 -> the 513x513 output-stride-16 one) and must fit it exactly: width, output stride,
+ASPP and class count are checked, differences listed. The TF Object Detection API's SSDLite
+(``ssdlite_mobilenet_v2_coco``) converts into ``configs/ssdlite/ssdlite_mobilenetv2_tf-weights_coco-300x300.py`` by
+default, its 91 class outputs mapped to COCO's 80 classes (the COCO id of each in OUT.pth's meta). ImageNet
 classifiers convert to OpenMMLab's classifier keys (``backbone.*``, ``head.fc.*``) with TF's 'SAME' padding; give
 their class names with ``--labels`` (one a line, 1001 with ``background`` first). OUT.pth holds ``state_dict`` and
 ``meta`` (``dataset_meta.classes``, the source file), and loads with ``tools/test.py CONFIG OUT.pth``.

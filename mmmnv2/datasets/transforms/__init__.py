@@ -1,4 +1,5 @@
 from .check_seg_map import CheckSegMap
 from .ssd_random_crop import SSDRandomCrop
+from .tf_legacy_resize import TFLegacyResize
 
-__all__ = ['CheckSegMap', 'SSDRandomCrop']
+__all__ = ['CheckSegMap', 'SSDRandomCrop', 'TFLegacyResize']

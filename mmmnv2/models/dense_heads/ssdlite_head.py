@@ -16,11 +16,21 @@ loss, both losses summed over the selected anchors and divided by the number of 
 - MMDetection's (the default): softmax cross-entropy over classes + background and its top-k negatives
   (``train_cfg.neg_pos_ratio``); softmax scores at test time.
 
+Post-processing: TF's settings (score threshold 1e-8, no cap before NMS, class-wise NMS, 100 in all) put every
+anchor of every class into MMDetection's ``batched_nms``: 1917 x 80 boxes, seconds per image on a CPU. Greedy NMS
+decides a box by the higher-scored boxes of its class alone, so NMS of the highest-scored boxes (a prefix in score
+order) keeps exactly the boxes NMS of all keeps within that prefix; once the prefix holds ``max_per_img`` kept boxes
+these are the final ones. Without a cap before NMS (``nms_pre`` at least every pair of a level), the head scores
+every (anchor, class) pair, decodes only the 1000 best and runs MMDetection's own ``_bbox_post_process`` on them,
+then on 4x as many until ``max_per_img`` are kept: the same detections as NMS of every pair, as TF's per-class NMS
+stops after 100 kept boxes. With a cap (MMDetection's protocol), MMDetection's computation runs unchanged.
+
 Fix: MMDetection 3.3.0's ``BaseDenseHead._predict_by_feat_single`` reads ``self.loss_cls`` (for custom class
 channels), which ``SSDHead`` never defines, so validation crashed with ``'SSDHead' object has no attribute
 'loss_cls'``. This head declares the loss it trains with as ``loss_cls``.
 """
-from typing import Optional, Sequence, Tuple
+import copy
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +38,8 @@ from mmdet.models.dense_heads import SSDHead
 from mmdet.models.losses import smooth_l1_loss
 from mmdet.registry import MODELS as MMDET_MODELS
 from mmdet.registry import TASK_UTILS as MMDET_TASK_UTILS
+from mmengine.config import ConfigDict
+from mmengine.structures import InstanceData
 from torch import Tensor
 
 from mmmnv2.models.utils import TF_SSD_NORM_CFG
@@ -90,6 +102,7 @@ class SSDLiteHead(SSDHead):
             type='CrossEntropyLoss', use_sigmoid=False))
         self.hard_example_miner = (MMDET_TASK_UTILS.build(hard_example_miner) if hard_example_miner is not None
                                    else None)
+        self.nms_prefix = 1000  # (anchor, class) pairs the first NMS round of the uncapped predictions takes
         self.tf_loss = self.hard_example_miner is not None or getattr(self.loss_cls, 'custom_cls_channels', False)
 
     def loss_by_feat_single(self, cls_score: Tensor, bbox_pred: Tensor, anchor: Tensor, labels: Tensor,
@@ -119,3 +132,40 @@ class SSDLiteHead(SSDHead):
             selected = torch.cat([positive.nonzero().view(-1), hardest])
         normaliser = max(float(avg_factor), 1.0)  # TF: number of matches in the batch, at least 1
         return cls_losses[selected].sum()[None] / normaliser, loc_losses[selected].sum() / normaliser
+
+    def _class_scores(self, cls_score: Tensor) -> Tensor:
+        """(anchors, classes) scores of one level's (A * channels, H, W) map, as MMDetection's predictions take them."""
+        cls_score = cls_score.permute(1, 2, 0).reshape(-1, self.cls_out_channels)
+        if getattr(self.loss_cls, 'custom_cls_channels', False):
+            return self.loss_cls.get_activation(cls_score)
+        return cls_score.sigmoid() if self.use_sigmoid_cls else cls_score.softmax(-1)[:, :-1]
+
+    def _predict_by_feat_single(self, cls_score_list: List[Tensor], bbox_pred_list: List[Tensor],
+                                score_factor_list: List[Optional[Tensor]], mlvl_priors: List[Tensor],
+                                img_meta: dict, cfg: Optional[ConfigDict] = None, rescale: bool = False,
+                                with_nms: bool = True) -> InstanceData:
+        """MMDetection's predictions of one image; without a cap before NMS (TF's settings), computed on the fewest
+        highest-scored (anchor, class) pairs that decide them (see the module)."""
+        cfg = self.test_cfg if cfg is None else cfg
+        max_per_img = cfg.get('max_per_img', -1)
+        pairs_per_level = max(len(priors) for priors in mlvl_priors) * self.num_classes
+        if (not with_nms or max_per_img is None or max_per_img <= 0 or cfg.get('nms_pre', -1) < pairs_per_level
+                or score_factor_list[0] is not None):
+            return super()._predict_by_feat_single(cls_score_list, bbox_pred_list, score_factor_list, mlvl_priors,
+                                                   img_meta, cfg, rescale, with_nms)
+        scores = torch.cat([self._class_scores(cls_score) for cls_score in cls_score_list]).flatten()
+        bbox_preds = torch.cat([pred.permute(1, 2, 0).reshape(-1, self.bbox_coder.encode_size)
+                                for pred in bbox_pred_list])
+        priors = torch.cat(mlvl_priors)
+        candidates = int((scores > cfg.get('score_thr', 0)).sum())  # filter_scores_and_topk's threshold
+        size = min(self.nms_prefix, candidates)
+        while True:
+            top_scores, pairs = scores.topk(size)
+            anchors = pairs // self.num_classes
+            results = InstanceData(
+                bboxes=self.bbox_coder.decode(priors[anchors], bbox_preds[anchors], max_shape=img_meta['img_shape']),
+                scores=top_scores, labels=pairs % self.num_classes)
+            kept = self._bbox_post_process(results, copy.deepcopy(cfg), rescale, with_nms, img_meta)
+            if len(kept) >= max_per_img or size >= candidates:
+                return kept
+            size = min(size * 4, candidates)

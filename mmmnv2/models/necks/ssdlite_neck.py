@@ -6,11 +6,15 @@ stride 2 (+BN+ReLU6) -> 1x1 conv to depth (+BN+ReLU6), with depths 512, 256, 256
 and floored at 16 (TF ``min_depth``). That is MMDetection's ``SSDNeck`` with ``use_depthwise=True``, which this class
 configures with the paper's values. Departure: the 1x1 depth/2 conv takes half the *scaled* depth, where TF floors
 depth/2 itself at 16; the two differ only for width multipliers below 0.25.
+
+``same_padding=True`` pads the stride-2 depthwise convs as TF's 'SAME' (at even sizes 0 before, 1 after: the
+official 300x300 model's 10 -> 5 and 2 -> 1 maps), for weights trained in TF; PyTorch's symmetric padding otherwise.
 """
 from typing import Optional, Sequence
 
 from mmdet.models.necks import SSDNeck
 
+from mmmnv2.models.layers import same_padding_conv_cfg
 from mmmnv2.models.utils import TF_SSD_NORM_CFG
 from mmmnv2.registry import MODELS
 
@@ -26,6 +30,7 @@ class SSDLiteNeck(SSDNeck):
         widen_factor: Width multiplier applied to ``extra_depths``.
         min_depth: Floor of every scaled depth (TF: 16).
         norm_cfg, act_cfg: Layer configs (default TF's: BN with eps 1e-3 and momentum 3e-4, ReLU6).
+        same_padding: Pad the stride-2 convs as TF's 'SAME' instead of symmetrically.
         init_cfg: MMEngine initialisation config.
     """
 
@@ -36,6 +41,7 @@ class SSDLiteNeck(SSDNeck):
                  min_depth: int = 16,
                  norm_cfg: Optional[dict] = None,
                  act_cfg: Optional[dict] = None,
+                 same_padding: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
         if not widen_factor > 0:
             raise ValueError(f'widen_factor must be > 0, got {widen_factor!r}')
@@ -49,6 +55,8 @@ class SSDLiteNeck(SSDNeck):
             level_paddings=(1,) * len(depths),
             l2_norm_scale=None,
             use_depthwise=True,
+            # mmcv's Conv2dAdaptivePadding for every conv of the extra layers: 'SAME' is no padding at 1x1
+            conv_cfg=same_padding_conv_cfg() if same_padding else None,
             norm_cfg=norm_cfg if norm_cfg is not None else dict(TF_SSD_NORM_CFG),
             act_cfg=act_cfg if act_cfg is not None else dict(type='ReLU6'),
             init_cfg=init_cfg if init_cfg is not None else dict(type='TruncNormal', layer='Conv2d', std=0.03))
