@@ -40,7 +40,7 @@ from mmengine.registry import DATASETS, init_default_scope
 from ..utils import config_host
 from .graph_format import INPUT_NAME, import_deploy_dependency
 from .runner import init_onnx_model, onnx_model_cfg
-from .sessions import check_backend, check_num_threads
+from .sessions import ONNX_BACKENDS, check_backend, check_num_threads
 
 # MMDetection's CocoMetric logs fractions, MMSegmentation's IoUMetric percentages; the guard speaks in points.
 POINTS_PER_UNIT = {'mmdet': 100.0, 'mmseg': 1.0}
@@ -188,7 +188,7 @@ def quantize_model(config: Union[str, Config], model_file: str, out_file: str, b
     evaluations (default: a temporary folder, removed). Returns the report: the fp32 and int8 metrics, each attempt's
     drop and the layers it kept in float, and ``within_margin``.
     """
-    check_backend(backend)
+    check_backend(backend, ONNX_BACKENDS)
     check_num_threads(num_threads)
     if not out_file.endswith('.onnx'):
         raise ValueError(f'out_file must be an .onnx file, got {out_file}')

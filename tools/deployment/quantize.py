@@ -19,7 +19,7 @@ import sys
 
 from mmengine.config import Config, DictAction
 
-from mmmnv2.deployment import BACKENDS, quantize_model
+from mmmnv2.deployment import ONNX_BACKENDS, quantize_model
 
 
 def parse_args() -> argparse.Namespace:
@@ -27,7 +27,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('config', help='config file of the model')
     parser.add_argument('model', help='checkpoint (.pth) or fp32 ONNX file (.onnx) of the config')
     parser.add_argument('--out', required=True, help='int8 ONNX file to write (its report: the same name, .json)')
-    parser.add_argument('--backend', choices=BACKENDS, default='onnxruntime',
+    parser.add_argument('--backend', choices=ONNX_BACKENDS, default='onnxruntime',
                         help='runtime the model is quantized for and evaluated in (openvino: quantized by NNCF)')
     parser.add_argument('--calib-images', type=int, default=100, help='train images to calibrate on')
     parser.add_argument('--max-drop', type=float, default=1.0,

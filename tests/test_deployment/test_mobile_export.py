@@ -1,0 +1,131 @@
+"""LiteRT (.tflite) and ExecuTorch (.pte) export and their runners, with random weights.
+
+The files are written by the formats' own converters (litert-torch, ExecuTorch's XNNPACK lowering) and run in the
+formats' own runtimes (LiteRT's interpreter, ExecuTorch's runtime); their raw outputs must be PyTorch's to 1e-4 of the
+largest output, and the runners' detections and label maps the PyTorch model's ``test_step``'s. Needs the ``mobile``
+extra (tools/setup_env.sh installs it).
+"""
+import json
+import sys
+
+import pytest
+import torch
+from deploy_helpers import assert_same_detections, randomised_checkpoint, toy_batch
+from mmengine.config import Config
+from toy_runs import DET_CONFIG, SEG_CONFIG, run_tool_in_process
+
+from mmmnv2.apis import init_model
+from mmmnv2.deployment import export_mobile, init_onnx_model, relative_difference
+from mmmnv2.deployment.graph_format import META_DATASET_META, META_HOST
+from mmmnv2.utils import config_dataset_meta, fixed_input_size
+
+TOLERANCE = 1e-4  # of the largest output; float32 with batch norm folded (measured ~1e-6)
+FORMATS = {'tflite': '.tflite', 'executorch': '.pte'}
+CONFIGS = {'det': DET_CONFIG, 'seg': SEG_CONFIG}
+
+
+@pytest.fixture(scope='module')
+def toy_checkpoints(tmp_path_factory):
+    """task -> (toy model with randomised weights and batch norms, its checkpoint)."""
+    folder = tmp_path_factory.mktemp('mobile_checkpoints')
+    checkpoints = {}
+    for task, config in CONFIGS.items():
+        checkpoint = str(folder / f'{task}.pth')
+        checkpoints[task] = randomised_checkpoint(config, checkpoint), checkpoint
+    return checkpoints
+
+
+@pytest.fixture(scope='module')
+def mobile_exports(toy_checkpoints, tmp_path_factory):
+    """(task, format) -> the exported file; each written once (an export takes 15-30 s)."""
+    folder = tmp_path_factory.mktemp('mobile_exports')
+    exports = {}
+
+    def export(task: str, fmt: str) -> str:
+        if (task, fmt) not in exports:
+            exports[task, fmt] = export_mobile(CONFIGS[task], toy_checkpoints[task][1],
+                                               str(folder / f'{task}{FORMATS[fmt]}'), fmt)
+        return exports[task, fmt]
+    return export
+
+
+@pytest.mark.parametrize('fmt', list(FORMATS))
+@pytest.mark.parametrize('task', list(CONFIGS))
+def test_exported_network_matches_pytorch(task, fmt, toy_checkpoints, mobile_exports):
+    model, _ = toy_checkpoints[task]
+    cfg = Config.fromfile(CONFIGS[task])
+    runner = init_onnx_model(cfg, mobile_exports(task, fmt), num_threads=1)
+    assert runner.backend == {'tflite': 'litert', 'executorch': 'executorch'}[fmt]
+    assert runner.session.input_shape == [1, 3, *fixed_input_size(cfg)]
+    # the metadata written into the file, read back by the format's own reader
+    assert runner.metadata[META_HOST] == cfg.default_scope
+    assert json.loads(runner.metadata[META_DATASET_META])['classes'] == list(config_dataset_meta(cfg)['classes'])
+    inputs = torch.rand(2, 3, *fixed_input_size(cfg)) * 2 - 1  # a batch of 1 in the file: run image by image
+    with torch.no_grad():
+        expected = model(inputs, mode='tensor')
+    assert relative_difference(expected, runner(inputs, mode='tensor')) < TOLERANCE
+
+
+@pytest.mark.parametrize('fmt', list(FORMATS))
+def test_detector_file_gives_the_pytorch_detections(fmt, toy_checkpoints, mobile_exports, tmp_path):
+    model, _ = toy_checkpoints['det']
+    runner = init_model(DET_CONFIG, mobile_exports('det', fmt))  # the one entry point, as for .onnx
+    data = toy_batch(DET_CONFIG, str(tmp_path / 'data'), 'det')
+    with torch.no_grad():
+        expected = model.test_step(data)
+    assert_same_detections(expected, runner.test_step(data))
+
+
+@pytest.mark.parametrize('fmt', list(FORMATS))
+def test_segmentor_file_gives_the_pytorch_label_maps(fmt, toy_checkpoints, mobile_exports, tmp_path):
+    model, _ = toy_checkpoints['seg']
+    runner = init_model(SEG_CONFIG, mobile_exports('seg', fmt))
+    data = toy_batch(SEG_CONFIG, str(tmp_path / 'data'), 'seg')
+    with torch.no_grad():
+        expected = model.test_step(data)
+    for e, a in zip(expected, runner.test_step(data), strict=True):
+        assert a.pred_sem_seg.data.shape == e.pred_sem_seg.data.shape == (1, *e.ori_shape)
+        assert torch.equal(a.pred_sem_seg.data, e.pred_sem_seg.data)
+        assert relative_difference(e.seg_logits.data, a.seg_logits.data) < TOLERANCE
+
+
+@pytest.mark.parametrize('fmt', list(FORMATS))
+def test_file_of_the_other_task_is_refused(fmt, mobile_exports):
+    with pytest.raises(ValueError, match='exported from a mmseg model, but the config is mmdet'):
+        init_onnx_model(DET_CONFIG, mobile_exports('seg', fmt))
+
+
+def test_runtime_of_another_format_is_refused(mobile_exports):
+    with pytest.raises(ValueError, match=r"backend 'onnxruntime' does not run \.tflite files.*\('litert',\)"):
+        init_onnx_model(SEG_CONFIG, mobile_exports('seg', 'tflite'), backend='onnxruntime')
+
+
+def test_export_refuses_a_wrong_format_or_extension(tmp_path):
+    with pytest.raises(ValueError, match=r"format must be one of \('tflite', 'executorch'\), got 'coreml'"):
+        export_mobile(SEG_CONFIG, None, str(tmp_path / 'model.mlpackage'), 'coreml')
+    with pytest.raises(ValueError, match=r'out_file of a executorch export must end with \.pte'):
+        export_mobile(SEG_CONFIG, None, str(tmp_path / 'model.tflite'), 'executorch')
+
+
+@pytest.mark.parametrize('module', ['litert_torch', 'executorch.exir', 'ai_edge_litert.interpreter',
+                                    'executorch.runtime'])
+def test_missing_runtime_names_the_mobile_extra(module, mobile_exports, tmp_path, monkeypatch):
+    call = {'litert_torch': lambda: export_mobile(SEG_CONFIG, None, str(tmp_path / 'm.tflite'), 'tflite'),
+            'executorch.exir': lambda: export_mobile(SEG_CONFIG, None, str(tmp_path / 'm.pte'), 'executorch'),
+            'ai_edge_litert.interpreter': lambda: init_onnx_model(SEG_CONFIG, mobile_exports('seg', 'tflite')),
+            'executorch.runtime': lambda: init_onnx_model(SEG_CONFIG, mobile_exports('seg', 'executorch'))}[module]
+    monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
+    package = module.split('.')[0]
+    with pytest.raises(ImportError, match=rf'^{package} is needed .*`pip install "mmmnv2\[mobile\]"`'):
+        call()
+
+
+@pytest.mark.parametrize('fmt', list(FORMATS))
+def test_export_tool_writes_and_verifies(fmt, toy_checkpoints, tmp_path, monkeypatch, capsys):
+    _, checkpoint = toy_checkpoints['seg']
+    out = str(tmp_path / f'model{FORMATS[fmt]}')
+    capsys.readouterr()
+    run_tool_in_process(monkeypatch, 'deployment/export_mobile.py', [SEG_CONFIG, checkpoint, '--format', fmt,
+                                                                      '--out', out, '--verify'])
+    difference = float(capsys.readouterr().out.strip().split()[-1])
+    assert 0 <= difference < TOLERANCE
