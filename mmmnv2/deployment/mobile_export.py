@@ -46,7 +46,10 @@ def export_mobile(config: Union[str, Config], checkpoint: Optional[str], out_fil
     model, network, metadata = exportable_network(config, checkpoint)
     height, width = input_size or fixed_input_size(model.cfg)
     example = (torch.zeros(1, 3, height, width),)
-    content = (tflite_bytes if fmt == 'tflite' else executorch_bytes)(network, example, metadata)
+    return write_file(out_file, (tflite_bytes if fmt == 'tflite' else executorch_bytes)(network, example, metadata))
+
+
+def write_file(out_file: str, content: bytes) -> str:
     with open(out_file, 'wb') as file:
         file.write(content)
     return out_file

@@ -121,7 +121,9 @@ class LiteRTSession(BackendSession):
     """A ``.tflite`` file in LiteRT's interpreter (``ai_edge_litert``, XNNPACK delegate), through its signature.
 
     The outputs are the signature's ``output_<i>`` in the order of the exported network's outputs; the metadata is
-    the flatbuffer's metadata table (``mobile_export.with_tflite_metadata``).
+    the flatbuffer's metadata table (``mobile_export.with_tflite_metadata``). An int8 file whose converter made the
+    input and outputs int8 too (litert_torch folds the first quantize and last dequantize into them) gets its input
+    quantized and its outputs dequantized here, with the tensors' own scale and zero point, as an app does.
     """
 
     def __init__(self, model_file: str, num_threads: Optional[int] = None) -> None:
@@ -131,9 +133,9 @@ class LiteRTSession(BackendSession):
         details = self.runner.get_input_details()
         if len(details) != 1:
             raise ValueError(f'{model_file} has inputs {list(details)}; an exported network has one image input')
-        (self.input_name, detail), = details.items()
-        self.input_shape = [int(d) for d in detail['shape']]
-        outputs = self.runner.get_output_details()
+        (self.input_name, self.input_detail), = details.items()
+        self.input_shape = [int(d) for d in self.input_detail['shape']]
+        outputs = self.output_details = self.runner.get_output_details()
         # litert_torch names the outputs output_<i> (i: position in the PyTorch output tuple)
         self.output_order = sorted(outputs, key=lambda name: int(name.rsplit('_', 1)[1]))
         self.output_shapes = {name: [int(d) for d in outputs[name]['shape']] for name in self.output_order}
@@ -143,8 +145,20 @@ class LiteRTSession(BackendSession):
     def run(self, inputs: np.ndarray, extra_inputs: Optional[Dict[str, np.ndarray]] = None) -> List[np.ndarray]:
         if extra_inputs:
             raise ValueError(f'a .tflite network takes one image input, got extra inputs {list(extra_inputs)}')
+        detail = self.input_detail
+        if detail['dtype'] != np.float32:
+            scale, zero_point = detail['quantization']
+            limits = np.iinfo(detail['dtype'])
+            inputs = np.clip(np.round(inputs / scale) + zero_point, limits.min, limits.max).astype(detail['dtype'])
         results = self.runner(**{self.input_name: inputs})
-        return [results[name] for name in self.output_order]
+        outputs = []
+        for name in self.output_order:
+            output, detail = results[name], self.output_details[name]
+            if output.dtype != np.float32:
+                scale, zero_point = detail['quantization']
+                output = (output.astype(np.float32) - zero_point) * np.float32(scale)
+            outputs.append(output)
+        return outputs
 
 
 def read_tflite_metadata(content: bytes) -> Dict[str, str]:

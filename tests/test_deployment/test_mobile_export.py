@@ -6,6 +6,7 @@ largest output, and the runners' detections and label maps the PyTorch model's `
 extra (tools/setup_env.sh installs it).
 """
 import json
+import os.path as osp
 import sys
 
 import pytest
@@ -129,3 +130,42 @@ def test_export_tool_writes_and_verifies(fmt, toy_checkpoints, tmp_path, monkeyp
                                                                       '--out', out, '--verify'])
     difference = float(capsys.readouterr().out.strip().split()[-1])
     assert 0 <= difference < TOLERANCE
+
+
+@pytest.fixture(scope='module')
+def seg_data_cfg(tmp_path_factory) -> Config:
+    """The toy segmentation config reading a small generated data set (calibration: train; guard: val)."""
+    from mmmnv2.datasets import data_root_options, generate_segmentation
+    root = str(tmp_path_factory.mktemp('mobile_seg_data'))
+    generate_segmentation(root, num_train=4, num_val=4)
+    cfg = Config.fromfile(SEG_CONFIG)
+    cfg.merge_from_dict(dict(option.split('=', 1) for option in data_root_options(cfg, root)))
+    return cfg
+
+
+@pytest.mark.parametrize('fmt,max_drop', [('tflite', 100.0), ('executorch', -1.0)])
+def test_int8_through_the_format_quantizer_with_the_guard(fmt, max_drop, seg_data_cfg, toy_checkpoints, tmp_path):
+    """int8 from the checkpoint: the fp32 file written beside it, calibrated on the train set, scored against fp32
+    on the val set; a negative margin takes the guard's fallback (first convolution and classifier in float) and
+    is reported as missed."""
+    from mmmnv2.deployment import quantize_model
+    model, checkpoint = toy_checkpoints['seg']
+    out = str(tmp_path / f'model_int8{FORMATS[fmt]}')
+    report = quantize_model(seg_data_cfg, checkpoint, out, calib_images=4, max_drop=max_drop, num_threads=1)
+    assert report['backend'] == {'tflite': 'litert', 'executorch': 'executorch'}[fmt]
+    assert report['fp32_model'] == str(tmp_path / f'model_int8_fp32{FORMATS[fmt]}')
+    assert report['calibration'] == dict(split='train', images=4)
+    assert len(report['attempts']) == (1 if max_drop > 0 else 2)
+    assert report['within_margin'] == (max_drop > 0)
+    if max_drop < 0:
+        assert set(report['kept_fp32']) == {'backbone.conv1.conv', 'decode_head.conv_seg'}
+    with open(out.replace(FORMATS[fmt], '.json')) as f:
+        assert json.load(f) == report
+    # int8 weights: a quarter of the float file's size, give or take the float layers and scales
+    assert osp.getsize(out) < 0.4 * osp.getsize(report['fp32_model'])
+    runner = init_onnx_model(seg_data_cfg, out, num_threads=1)
+    inputs = torch.rand(1, 3, *fixed_input_size(seg_data_cfg)) * 2 - 1
+    with torch.no_grad():
+        expected = model(inputs, mode='tensor')
+    # int8 noise, not another network: measured 4-5% of the largest logit with random weights
+    assert relative_difference(expected, runner(inputs, mode='tensor')) < 0.15
