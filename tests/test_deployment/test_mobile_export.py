@@ -121,7 +121,7 @@ def test_missing_runtime_names_the_mobile_extra(module, mobile_exports, tmp_path
         call()
 
 
-@pytest.mark.parametrize('fmt', list(FORMATS))
+@pytest.mark.parametrize('fmt', ['executorch'])  # the README's toy block runs the tool with --verify for tflite
 def test_export_tool_writes_and_verifies(fmt, toy_checkpoints, tmp_path, monkeypatch, capsys):
     _, checkpoint = toy_checkpoints['seg']
     out = str(tmp_path / f'model{FORMATS[fmt]}')
@@ -143,7 +143,8 @@ def seg_data_cfg(tmp_path_factory) -> Config:
     return cfg
 
 
-@pytest.mark.parametrize('fmt,max_drop', [('tflite', 100.0), ('executorch', -1.0)])
+# The fallback (two int8 conversions) on the faster converter, LiteRT's
+@pytest.mark.parametrize('fmt,max_drop', [('tflite', -1.0), ('executorch', 100.0)])
 def test_int8_through_the_format_quantizer_with_the_guard(fmt, max_drop, seg_data_cfg, toy_checkpoints, tmp_path):
     """int8 from the checkpoint: the fp32 file written beside it, calibrated on the train set, scored against fp32
     on the val set; a negative margin takes the guard's fallback (first convolution and classifier in float) and
