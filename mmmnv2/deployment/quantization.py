@@ -163,6 +163,9 @@ def evaluate(cfg: Config, onnx_file: str, backend: str, num_threads: Optional[in
     eval_cfg.resume = False
     eval_cfg.launcher = 'none'
     eval_cfg.test_dataloader = copy.deepcopy(cfg.val_dataloader)
+    if not onnx_file.endswith('.onnx'):
+        # litert_torch imports JAX, whose threads a forked data-loader worker may deadlock on: load in-process.
+        eval_cfg.test_dataloader.update(num_workers=0, persistent_workers=False)
     eval_cfg.test_evaluator = copy.deepcopy(cfg.val_evaluator)
     eval_cfg.test_cfg = dict(type='TestLoop')
     eval_cfg.work_dir = work_dir
