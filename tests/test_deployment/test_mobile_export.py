@@ -132,6 +132,21 @@ def test_export_tool_writes_and_verifies(fmt, toy_checkpoints, tmp_path, monkeyp
     assert 0 <= difference < TOLERANCE
 
 
+def float_convolutions(tflite_file: str) -> int:
+    """The (depthwise) convolutions of a .tflite file whose weights are float32, read with LiteRT's schema."""
+    from ai_edge_litert import schema_py_generated as schema
+    with open(tflite_file, 'rb') as file:
+        model = schema.Model.GetRootAs(file.read(), 0)
+    graph, count = model.Subgraphs(0), 0
+    for i in range(graph.OperatorsLength()):
+        operator = graph.Operators(i)
+        code = model.OperatorCodes(operator.OpcodeIndex())
+        if (max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) in
+                (schema.BuiltinOperator.CONV_2D, schema.BuiltinOperator.DEPTHWISE_CONV_2D)):
+            count += graph.Tensors(operator.Inputs(1)).Type() == schema.TensorType.FLOAT32
+    return count
+
+
 @pytest.fixture(scope='module')
 def seg_data_cfg(tmp_path_factory) -> Config:
     """The toy segmentation config reading a small generated data set (calibration: train; guard: val)."""
@@ -160,6 +175,8 @@ def test_int8_through_the_format_quantizer_with_the_guard(fmt, max_drop, seg_dat
     assert report['within_margin'] == (max_drop > 0)
     if max_drop < 0:
         assert set(report['kept_fp32']) == {'backbone.conv1.conv', 'decode_head.conv_seg'}
+    if fmt == 'tflite':  # read in the flatbuffer: the kept layers are the only float convolutions
+        assert float_convolutions(out) == (2 if max_drop < 0 else 0)
     with open(out.replace(FORMATS[fmt], '.json')) as f:
         assert json.load(f) == report
     # int8 weights: a quarter of the float file's size, give or take the float layers and scales
