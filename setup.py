@@ -48,6 +48,9 @@ setup(
         'tf': ['tensorflow>=2.10'],
         'deploy': ['onnx>=1.15', 'onnxruntime>=1.17', 'onnxscript>=0.3', 'openvino>=2024.0', 'nncf>=2.10'],
         # onnxscript: torch's ONNX exporter; openvino: the second runtime; nncf: its int8 quantization
+        # tools/deployment/export_mobile.py and the .tflite / .pte runners: litert-torch converts to LiteRT and
+        # ai-edge-litert runs it; executorch exports to (torch.export -> XNNPACK) and runs .pte programs.
+        'mobile': ['litert-torch>=0.10', 'ai-edge-litert>=1.0', 'executorch>=1.0'],
     },
     classifiers=[
         'Programming Language :: Python :: 3',

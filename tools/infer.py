@@ -1,11 +1,13 @@
 """Run a detection or segmentation model on images: annotated pictures and JSON results.
 
     python tools/infer.py CONFIG MODEL INPUTS... [--out-dir outputs] [--overwrite] [--device cpu]
-                                                 [--backend {onnxruntime,openvino}] [--score-thr 0.3] [--batch-size 1]
+                                                 [--backend {onnxruntime,openvino,litert,executorch}]
+                                                 [--score-thr 0.3] [--batch-size 1]
 
 CONFIG is a config of ``configs/`` (the host follows from its ``default_scope``), MODEL a checkpoint (``.pth``) or
-an exported ONNX file (``.onnx``, fp32 or int8, run in onnxruntime or OpenVINO: ``--backend``), INPUTS image files
-and/or folders of images. Written into the output folder, as MMDetection's ``DetInferencer`` lays it out:
+an exported file (``.onnx``, fp32 or int8, run in onnxruntime or OpenVINO: ``--backend``; ``.tflite`` run in LiteRT;
+``.pte`` run in ExecuTorch), INPUTS image files and/or folders of images. Written into the output folder, as
+MMDetection's ``DetInferencer`` lays it out:
 
 - ``vis/<image>``: the image with the predictions drawn (boxes above ``--score-thr`` with class names and scores,
   or the label map overlaid);
@@ -35,7 +37,7 @@ from mmengine.utils import ProgressBar
 
 import mmmnv2
 from mmmnv2.apis import check_model_file, find_images, inference, init_model, output_files, save_results
-from mmmnv2.deployment import BACKENDS
+from mmmnv2.deployment import BACKENDS, EXPORTED_EXTENSIONS, file_backend
 from mmmnv2.utils import file_sha256
 
 MANIFEST = 'manifest.json'
@@ -44,13 +46,15 @@ MANIFEST = 'manifest.json'
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Detect objects or segment images with a config of configs/')
     parser.add_argument('config', help='config file (default_scope mmdet or mmseg)')
-    parser.add_argument('model', help='checkpoint (.pth) or exported ONNX file (.onnx)')
+    parser.add_argument('model', help='checkpoint (.pth) or exported file (.onnx, .tflite, .pte)')
     parser.add_argument('inputs', nargs='+', help='image files and/or folders of images')
     parser.add_argument('--out-dir', default='outputs', help='folder for the pictures (vis/) and results (preds/)')
     parser.add_argument('--overwrite', action='store_true',
                         help='write into an output folder that is not empty (same-named results are replaced)')
     parser.add_argument('--device', help='device for checkpoints, e.g. cpu or cuda:0 (default: GPU if available)')
-    parser.add_argument('--backend', choices=BACKENDS, help='runtime of an .onnx MODEL (default: onnxruntime)')
+    parser.add_argument('--backend', choices=BACKENDS,
+                        help='runtime of an exported MODEL (default: onnxruntime for .onnx, litert for .tflite, '
+                             'executorch for .pte)')
     parser.add_argument('--score-thr', type=float, default=0.3, help='detection: lowest score of the boxes drawn')
     parser.add_argument('--batch-size', type=int, default=1,
                         help='images per forward pass (segmentation: images of one batch must have the same size)')
@@ -59,8 +63,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         parser.error(f'--batch-size must be at least 1, got {args.batch_size}')
     try:
         check_model_file(args.model)
-        if args.backend is not None and not args.model.lower().endswith('.onnx'):
-            raise ValueError(f'--backend runs an .onnx MODEL, got {args.model}')
+        if args.model.lower().endswith(EXPORTED_EXTENSIONS):
+            args.backend = file_backend(args.model, args.backend)
+        elif args.backend is not None:
+            raise ValueError(f'--backend runs an exported MODEL ({", ".join(EXPORTED_EXTENSIONS)}), got {args.model}')
         args.images = find_images(args.inputs)
         check_out_dir(args.out_dir, args.overwrite)
     except (FileNotFoundError, ValueError) as error:
@@ -132,7 +138,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     print(summary(records, time.perf_counter() - start, args.score_thr))
     manifest = dict(
         config=osp.abspath(args.config), model=osp.abspath(args.model), model_sha256=file_sha256(args.model),
-        backend=(args.backend or 'onnxruntime') if args.model.lower().endswith('.onnx') else 'pytorch',
+        backend=args.backend or 'pytorch',
         mmmnv2_version=mmmnv2.__version__, started=started,
         finished=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
         images=[dict(image=image, status='error', error=errors[image]) if image in errors else

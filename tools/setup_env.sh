@@ -8,7 +8,8 @@
 #   torch 2.13.0 CPU (kept if the user already has a torch), mmengine 0.10.7, mmcv 2.1.0 with its compiled
 #   ops (built from source: no wheel exists for current torch; pip caches the built wheel, so a re-install takes
 #   seconds), mmdet 3.3.0, mmsegmentation 1.2.2 (+ ftfy and regex, which it imports without declaring);
-#   onnx, onnxruntime and onnxscript (the deploy extra: ONNX export and inference).
+#   onnx, onnxruntime and onnxscript (the deploy extra: ONNX export and inference); litert-torch, ai-edge-litert and
+#   executorch (the mobile extra: .tflite and .pte export and inference; ~1 GB, ~75 s from an empty pip cache).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -52,8 +53,8 @@ if ! "$PY" -c 'import mmcv, mmcv.ops; assert mmcv.__version__ == "2.1.0"' >/dev/
   MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} pip install -q --no-build-isolation 'mmcv==2.1.0'
 fi
 
-log "mmengine, mmdet, mmsegmentation and mmmnv2 (editable, with the test and deployment extras)"
-pip install -q -e "$ROOT[tests,deploy]"
+log "mmengine, mmdet, mmsegmentation and mmmnv2 (editable, with the test, deployment and mobile extras)"
+pip install -q -e "$ROOT[tests,deploy,mobile]"
 
 echo "$want" > "$STAMP"
 log "environment ready: $PY"

@@ -3,7 +3,7 @@
 The host library follows from the config's ``default_scope`` ('mmdet' or 'mmseg'):
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE_OR_DIR] [--show-dir DIR] [--tta]
-                                           [--backend {onnxruntime,openvino}] [--num-threads N]
+                                           [--backend {onnxruntime,openvino,litert,executorch}] [--num-threads N]
                                            [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
 
 ``--out``: detection writes the raw predictions to a ``.pkl`` file (as MMDetection does); segmentation writes the
@@ -14,13 +14,14 @@ augmentation from the config's ``tta_model`` and ``tta_pipeline``.
 
 The checkpoint loads weights-only and strictly: one that does not fit the config's model stops the run before the
 evaluation, listing the missing, unexpected and mis-shaped keys. CHECKPOINT may also be an ONNX file written by
-``tools/deployment/pytorch2onnx.py`` (fp32) or ``tools/deployment/quantize.py`` (int8): the network then runs in
-onnxruntime or OpenVINO (``--backend``), with the config's pre-processing, post-processing and evaluators
-(``--num-threads``: the runtime's threads).
+``tools/deployment/pytorch2onnx.py`` (fp32) or ``tools/deployment/quantize.py`` (int8), or a ``.tflite`` / ``.pte``
+file written by ``tools/deployment/export_mobile.py``: the network then runs in onnxruntime or OpenVINO
+(``--backend``; ``.onnx``), LiteRT (``.tflite``) or ExecuTorch (``.pte``), with the config's pre-processing,
+post-processing and evaluators (``--num-threads``: the runtime's threads).
 """
 import argparse
 
-from mmmnv2.deployment import BACKENDS
+from mmmnv2.deployment import BACKENDS, EXPORTED_EXTENSIONS
 from mmmnv2.engine import run_loop
 from mmmnv2.utils import add_run_arguments, load_run_config
 
@@ -28,15 +29,16 @@ from mmmnv2.utils import add_run_arguments, load_run_config
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test a model (MMDetection or MMSegmentation config)')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file (.pth), or an exported .onnx file')
+    parser.add_argument('checkpoint', help='checkpoint file (.pth), or an exported .onnx, .tflite or .pte file')
     parser.add_argument('--out', help='detection: a .pkl file for the predictions; segmentation: a directory '
                                       'for the predicted label maps')
     parser.add_argument('--show-dir', help='directory for pictures of the predictions (detection: relative to the '
                                            'timestamped run folder in the work dir, as MMDetection)')
     parser.add_argument('--tta', action='store_true', help='test-time augmentation (tta_model, tta_pipeline)')
     parser.add_argument('--backend', choices=BACKENDS,
-                        help='runtime of an .onnx CHECKPOINT (default: onnxruntime)')
-    parser.add_argument('--num-threads', type=int, help='runtime threads for an .onnx CHECKPOINT')
+                        help='runtime of an exported CHECKPOINT (default: onnxruntime for .onnx, litert for .tflite, '
+                             'executorch for .pte)')
+    parser.add_argument('--num-threads', type=int, help='runtime threads for an exported CHECKPOINT')
     add_run_arguments(parser)
     return parser.parse_args()
 
@@ -45,14 +47,15 @@ def main() -> None:
     args = parse_args()
     cfg, host = load_run_config(args)
 
-    if args.checkpoint.endswith('.onnx'):
+    if args.checkpoint.lower().endswith(EXPORTED_EXTENSIONS):
         from mmmnv2.deployment import onnx_model_cfg
         if args.tta:
-            raise ValueError('--tta runs the PyTorch model; it cannot run an .onnx file')
-        cfg.model = onnx_model_cfg(cfg, args.checkpoint, args.num_threads, args.backend or 'onnxruntime')
+            raise ValueError('--tta runs the PyTorch model; it cannot run an exported file')
+        cfg.model = onnx_model_cfg(cfg, args.checkpoint, args.num_threads, args.backend)
         cfg.load_from = None
     elif args.backend is not None or args.num_threads is not None:
-        raise ValueError(f'--backend and --num-threads run an .onnx CHECKPOINT, got {args.checkpoint}')
+        raise ValueError(f'--backend and --num-threads run an exported CHECKPOINT ({", ".join(EXPORTED_EXTENSIONS)}), '
+                         f'got {args.checkpoint}')
     else:
         cfg.load_from = args.checkpoint
 

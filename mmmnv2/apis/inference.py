@@ -1,8 +1,9 @@
-"""Inference on image files with a config of ``configs/`` and a PyTorch checkpoint or an exported ONNX model.
+"""Inference on image files with a config of ``configs/`` and a PyTorch checkpoint or an exported model (ONNX, LiteRT,
+ExecuTorch).
 
 The hosts' own pieces do the work: the config's test pipeline (annotation loading removed), the model's
 ``test_step``. What this adds to MMDetection's ``DetInferencer`` and MMSegmentation's
-``MMSegInferencer``: one entry point for both hosts and for ONNX files (the ONNX runner is just another model with
+``MMSegInferencer``: one entry point for both hosts and for exported files (the runner is just another model with
 ``test_step``), checkpoint loading that refuses code, class names from the config where the checkpoint has none (the
 inferencers fall back to COCO's or Cityscapes' names), result files named after their images (``MMSegInferencer``
 numbers them), and one picture layout for both hosts (``mmmnv2.visualization``).
@@ -33,13 +34,12 @@ from mmengine.model import BaseModel
 from mmengine.registry import DefaultScope
 from mmengine.structures import BaseDataElement
 
-from mmmnv2.deployment import init_onnx_model
+from mmmnv2.deployment import EXPORTED_EXTENSIONS, init_onnx_model
 from mmmnv2.utils import config_host, init_pytorch_model
 from mmmnv2.visualization import draw_sample
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 CHECKPOINT_EXTENSIONS = ('.pth', '.pt')
-ONNX_EXTENSION = '.onnx'
 ANNOTATION_LOADERS = ('LoadAnnotations', 'LoadDepthAnnotation')
 
 
@@ -70,10 +70,10 @@ def find_images(inputs: Sequence[str]) -> List[str]:
 
 
 def check_model_file(model_path: str) -> None:
-    """Raise FileNotFoundError or ValueError unless ``model_path`` is a checkpoint or ONNX file that exists."""
-    if not model_path.lower().endswith(CHECKPOINT_EXTENSIONS + (ONNX_EXTENSION,)):
-        raise ValueError(f'MODEL must be a checkpoint ({", ".join(CHECKPOINT_EXTENSIONS)}) or an ONNX file '
-                         f'({ONNX_EXTENSION}), got {model_path}')
+    """Raise FileNotFoundError or ValueError unless ``model_path`` is a checkpoint or exported file that exists."""
+    if not model_path.lower().endswith(CHECKPOINT_EXTENSIONS + EXPORTED_EXTENSIONS):
+        raise ValueError(f'MODEL must be a checkpoint ({", ".join(CHECKPOINT_EXTENSIONS)}) or an exported file '
+                         f'({", ".join(EXPORTED_EXTENSIONS)}), got {model_path}')
     if not osp.isfile(model_path):
         raise FileNotFoundError(f'Model file not found: {model_path}')
 
@@ -84,19 +84,20 @@ def init_model(config: Union[str, Config], weights: Optional[str] = None, device
 
     ``weights``: None for the initial weights; a checkpoint (``.pth``/``.pt``): the PyTorch model
     (``mmmnv2.utils.init_pytorch_model``: loaded weights-only and strictly), on ``device`` (default GPU if there is
-    one, else CPU); or an exported ONNX file, run in ``backend`` ('onnxruntime', the default, or 'openvino'; ONNX files
-    only; ``mmmnv2.deployment.init_onnx_model``). The model is in eval mode and has ``test_step``, ``cfg`` and
+    one, else CPU); or an exported file run in ``backend`` (``mmmnv2.deployment.init_onnx_model``): ``.onnx`` in
+    'onnxruntime' (the default) or 'openvino', ``.tflite`` in 'litert', ``.pte`` in 'executorch'. The model is in
+    eval mode and has ``test_step``, ``cfg`` and
     ``dataset_meta`` (the file's, else the config's data set's).
     """
     cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
     config_host(cfg)  # refuses a config of another library before anything is loaded
     if weights is not None:
         check_model_file(weights)
-        if weights.lower().endswith(ONNX_EXTENSION):
-            return init_onnx_model(cfg, weights, backend=backend or 'onnxruntime')
+        if weights.lower().endswith(EXPORTED_EXTENSIONS):
+            return init_onnx_model(cfg, weights, backend=backend)
     if backend is not None:
-        raise ValueError(f'backend={backend!r} runs an exported ONNX file; weights must then be a {ONNX_EXTENSION} '
-                         f'file, got {weights}')
+        raise ValueError(f'backend={backend!r} runs an exported file; weights must then be one of '
+                         f'{", ".join(EXPORTED_EXTENSIONS)}, got {weights}')
     return init_pytorch_model(cfg, weights, device)
 
 

@@ -11,7 +11,7 @@ With ``postprocess=True`` the graph ends with that post-processing instead, as O
 import copy
 import json
 import re
-from typing import Optional, Tuple, Union
+from typing import Dict, Optional, Tuple, Union
 
 import torch
 from mmengine.config import Config
@@ -47,6 +47,18 @@ class Network(nn.Module):
         return tuple(flatten_outputs(self.model(inputs, mode='tensor')))
 
 
+def exportable_network(config: Union[str, Config], checkpoint: Optional[str]
+                       ) -> Tuple[nn.Module, Network, Dict[str, str]]:
+    """(the config's model with the checkpoint's weights, batch norm folded; its ``Network``; the metadata every
+    exported file carries: ``META_HOST`` and ``META_DATASET_META``). The model has ``cfg`` and ``dataset_meta``."""
+    cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
+    host = config_host(cfg)
+    model = init_pytorch_model(cfg, checkpoint, 'cpu')
+    metadata = {META_HOST: host.scope, META_DATASET_META: json.dumps(model.dataset_meta, default=list)}
+    fuse_conv_bn_layers(model)  # folds every BatchNorm that follows a convolution into its weights
+    return model, Network(model).eval(), metadata
+
+
 def export_onnx(config: Union[str, Config], checkpoint: Optional[str], out_file: str,
                 input_size: Optional[Tuple[int, int]] = None, dynamic_batch: bool = False,
                 postprocess: bool = False) -> str:
@@ -60,13 +72,8 @@ def export_onnx(config: Union[str, Config], checkpoint: Optional[str], out_file:
     """
     onnx = import_deploy_dependency('onnx')
     import_deploy_dependency('onnxscript')  # torch's ONNX exporter translates through it
-    cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
-    host = config_host(cfg)
-    height, width = input_size or fixed_input_size(cfg)
-    model = init_pytorch_model(cfg, checkpoint, 'cpu')
-    dataset_meta = model.dataset_meta
-    fuse_conv_bn_layers(model)  # folds every BatchNorm that follows a convolution into its weights
-    network = Network(model).eval()
+    model, network, metadata = exportable_network(config, checkpoint)
+    height, width = input_size or fixed_input_size(model.cfg)
 
     # An example batch of 2 keeps torch.export from specialising a dynamic batch dimension to 1.
     example = torch.zeros(2 if dynamic_batch else 1, 3, height, width)
@@ -88,7 +95,7 @@ def export_onnx(config: Union[str, Config], checkpoint: Optional[str], out_file:
                 if dim.dim_param == symbol:
                     dim.dim_param = 'batch'
     del model_proto.metadata_props[:]
-    for key, value in ((META_HOST, host.scope), (META_DATASET_META, json.dumps(dataset_meta, default=list))):
+    for key, value in metadata.items():
         entry = model_proto.metadata_props.add()
         entry.key, entry.value = key, value
     left = sorted({node.op_type for node in model_proto.graph.node} & {'BatchNormalization'})

@@ -40,6 +40,11 @@ def import_deploy_dependency(name: str) -> ModuleType:
     return import_optional(name, 'deploy', 'ONNX export, inference and quantization')
 
 
+def import_mobile_dependency(name: str) -> ModuleType:
+    """Import litert_torch / ai_edge_litert / executorch, or say how to install them (the ``mobile`` extra)."""
+    return import_optional(name, 'mobile', 'LiteRT (.tflite) and ExecuTorch (.pte) export and inference')
+
+
 def relative_difference(expected: NetworkOutputs, actual: NetworkOutputs) -> float:
     """Largest absolute difference between two ``mode='tensor'`` outputs, relative to the largest expected value."""
     pairs = list(zip(flatten_outputs(expected), flatten_outputs(actual), strict=True))

@@ -1,4 +1,5 @@
-"""An exported SSDLite (or any mmdet single-stage detector) in onnxruntime or OpenVINO, returning DetDataSamples."""
+"""An exported SSDLite (or any mmdet single-stage detector) in onnxruntime, OpenVINO, LiteRT or ExecuTorch,
+returning DetDataSamples."""
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -12,7 +13,7 @@ from .runner import ONNXRunner
 
 @MODELS.register_module()
 class ONNXDetector(ONNXRunner):
-    """Runs the network in onnxruntime or OpenVINO (``backend``); anchor decoding and NMS are the host head's
+    """Runs the exported network in its runtime (``backend``); anchor decoding and NMS are the host head's
     ``predict_by_feat``, or the graph's own for a file exported with ``postprocess=True`` (then the runner only
     rescales the boxes to the image).
 
@@ -20,7 +21,7 @@ class ONNXDetector(ONNXRunner):
     """
 
     def __init__(self, onnx_file: str, model: dict, input_size: Sequence[int], num_threads: Optional[int] = None,
-                 data_preprocessor: Optional[dict] = None, backend: str = 'onnxruntime') -> None:
+                 data_preprocessor: Optional[dict] = None, backend: Optional[str] = None) -> None:
         # MMEngine's Runner passes a config's top-level data_preprocessor; as for PyTorch models, the model's wins.
         model = dict(model, data_preprocessor=model.get('data_preprocessor') or data_preprocessor)
         super().__init__(onnx_file, model, input_size, 'mmdet', num_threads, backend)

@@ -1,4 +1,5 @@
-"""An exported Mobile DeepLabv3 (or any mmseg encoder-decoder) in onnxruntime or OpenVINO, returning SegDataSamples."""
+"""An exported Mobile DeepLabv3 (or any mmseg encoder-decoder) in onnxruntime, OpenVINO, LiteRT or ExecuTorch,
+returning SegDataSamples."""
 from typing import Dict, Optional, Sequence
 
 import numpy as np
@@ -18,7 +19,7 @@ from .runner import ONNXRunner
 
 @MODELS.register_module()
 class ONNXSegmentor(ONNXRunner):
-    """Runs the network in onnxruntime or OpenVINO (``backend``); upsampling, cropping and argmax are the host
+    """Runs the exported network in its runtime (``backend``); upsampling, cropping and argmax are the host
     segmentor's, or the graph's own for a file exported with ``postprocess=True`` (one image per run then: the
     output size is the image's).
 
@@ -28,7 +29,7 @@ class ONNXSegmentor(ONNXRunner):
     """
 
     def __init__(self, onnx_file: str, model: dict, input_size: Sequence[int], num_threads: Optional[int] = None,
-                 data_preprocessor: Optional[dict] = None, backend: str = 'onnxruntime') -> None:
+                 data_preprocessor: Optional[dict] = None, backend: Optional[str] = None) -> None:
         # MMEngine's Runner passes a config's top-level data_preprocessor; as for PyTorch models, the model's wins.
         model = dict(model, data_preprocessor=model.get('data_preprocessor') or data_preprocessor)
         preprocessor = dict(model.get('data_preprocessor') or {})

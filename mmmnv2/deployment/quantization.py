@@ -40,7 +40,7 @@ from mmengine.registry import DATASETS, init_default_scope
 from ..utils import config_host
 from .graph_format import INPUT_NAME, import_deploy_dependency
 from .runner import init_onnx_model, onnx_model_cfg
-from .sessions import check_backend, check_num_threads
+from .sessions import check_num_threads, file_backend
 
 # MMDetection's CocoMetric logs fractions, MMSegmentation's IoUMetric percentages; the guard speaks in points.
 POINTS_PER_UNIT = {'mmdet': 100.0, 'mmseg': 1.0}
@@ -163,6 +163,9 @@ def evaluate(cfg: Config, onnx_file: str, backend: str, num_threads: Optional[in
     eval_cfg.resume = False
     eval_cfg.launcher = 'none'
     eval_cfg.test_dataloader = copy.deepcopy(cfg.val_dataloader)
+    if not onnx_file.endswith('.onnx'):
+        # litert_torch imports JAX, whose threads a forked data-loader worker may deadlock on: load in-process.
+        eval_cfg.test_dataloader.update(num_workers=0, persistent_workers=False)
     eval_cfg.test_evaluator = copy.deepcopy(cfg.val_evaluator)
     eval_cfg.test_cfg = dict(type='TestLoop')
     eval_cfg.work_dir = work_dir
@@ -176,24 +179,29 @@ def evaluate(cfg: Config, onnx_file: str, backend: str, num_threads: Optional[in
     return float(metrics[host.metric]) * POINTS_PER_UNIT[host.scope]
 
 
-def quantize_model(config: Union[str, Config], model_file: str, out_file: str, backend: str = 'onnxruntime',
+def quantize_model(config: Union[str, Config], model_file: str, out_file: str, backend: Optional[str] = None,
                    calib_images: int = 100, max_drop: float = 1.0, num_threads: Optional[int] = None,
                    work_dir: Optional[str] = None) -> Dict:
-    """Write the int8 ONNX file ``out_file`` for ``backend`` and its report ``<out_file without .onnx>.json``.
+    """Write the int8 file ``out_file`` for ``backend`` and its report (``out_file`` with ``.json`` for its extension).
 
-    ``model_file``: a checkpoint (exported first, to ``<out_file without .onnx>_fp32.onnx``) or an fp32 ONNX file of
-    the config. ``calib_images``: train images for calibration. ``max_drop``: the most points (mAP@0.5 in percent,
-    mIoU) int8 may lose against fp32 on the val set before the sensitive layers are kept in float (a negative margin
-    always takes that path). ``num_threads``: the runtime's threads for the evaluations. ``work_dir``: logs of the
-    evaluations (default: a temporary folder, removed). Returns the report: the fp32 and int8 metrics, each attempt's
-    drop and the layers it kept in float, and ``within_margin``.
+    ``out_file``: an ``.onnx`` (``backend`` 'onnxruntime', the default, or 'openvino'), or a ``.tflite`` / ``.pte``
+    (LiteRT / ExecuTorch through their PT2E quantizers, ``mobile_quantization``; ``backend`` follows the file).
+    ``model_file``: a checkpoint (exported first, to ``<out_file stem>_fp32.<extension>``) or, for ``.onnx``, an fp32
+    ONNX file of the config. ``calib_images``: train images for calibration. ``max_drop``: the most points (mAP@0.5
+    in percent, mIoU) int8 may lose against fp32 on the val set before the sensitive layers are kept in float (a
+    negative margin always takes that path). ``num_threads``: the runtime's threads for the evaluations.
+    ``work_dir``: logs of the evaluations (default: a temporary folder, removed). Returns the report: the fp32 and
+    int8 metrics, each attempt's drop and the layers it kept in float, and ``within_margin``.
     """
-    check_backend(backend)
+    backend = file_backend(out_file, backend)
     check_num_threads(num_threads)
-    if not out_file.endswith('.onnx'):
-        raise ValueError(f'out_file must be an .onnx file, got {out_file}')
+    mobile = not out_file.endswith('.onnx')
     if not osp.isfile(model_file):
         raise FileNotFoundError(f'model_file not found: {model_file}')
+    if mobile and not model_file.lower().endswith(CHECKPOINT_EXTENSIONS):
+        raise ValueError(f'model_file of an int8 {osp.splitext(out_file)[1]} file must be a checkpoint '
+                         f'({", ".join(CHECKPOINT_EXTENSIONS)}): the PT2E quantizers start from the PyTorch model, '
+                         f'got {model_file}')
     if not model_file.lower().endswith(CHECKPOINT_EXTENSIONS + ('.onnx',)):
         raise ValueError(f'model_file must be a checkpoint ({", ".join(CHECKPOINT_EXTENSIONS)}) or an fp32 .onnx '
                          f'file, got {model_file}')
@@ -201,23 +209,32 @@ def quantize_model(config: Union[str, Config], model_file: str, out_file: str, b
         raise TypeError(f'max_drop must be a number of points, got {max_drop!r}')
     cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
     host = config_host(cfg)
-    stem = out_file[:-len('.onnx')]
+    stem, extension = osp.splitext(out_file)
     os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
     if model_file.lower().endswith('.onnx'):
         fp32_file = model_file
+    elif mobile:
+        from .mobile_export import MOBILE_FORMATS, export_mobile
+        fmt = next(f for f, ext in MOBILE_FORMATS.items() if ext == extension)
+        fp32_file = export_mobile(cfg, model_file, f'{stem}_fp32{extension}', fmt)
     else:
         from .export import export_onnx
         fp32_file = export_onnx(cfg, model_file, f'{stem}_fp32.onnx')
     if osp.abspath(fp32_file) == osp.abspath(out_file):
         raise ValueError(f'out_file {out_file} would overwrite the fp32 model')
     inputs = calibration_inputs(cfg, fp32_file, calib_images)
-    quantize = QUANTIZERS[backend]
+    if mobile:
+        from .mobile_quantization import mobile_quantizer, sensitive_mobile_modules
+        quantize = mobile_quantizer(cfg, model_file, out_file)
+        sensitive = sensitive_mobile_modules(cfg, model_file, inputs[0].shape[2:])
+    else:
+        quantize, sensitive = QUANTIZERS[backend], sensitive_layers(fp32_file)
 
     with tempfile.TemporaryDirectory() as temporary:
         logs = work_dir or temporary
         fp32 = round(evaluate(cfg, fp32_file, backend, num_threads, osp.join(logs, 'fp32')), 4)
         attempts = []
-        for exclude in ({}, sensitive_layers(fp32_file)):
+        for exclude in ({}, sensitive):
             quantize(fp32_file, out_file, inputs, list(exclude))
             int8 = evaluate(cfg, out_file, backend, num_threads, osp.join(logs, f'int8_{len(attempts)}'))
             attempts.append(dict(int8=round(int8, 4), drop=round(fp32 - int8, 4), kept_fp32=exclude))
@@ -232,3 +249,16 @@ def quantize_model(config: Union[str, Config], model_file: str, out_file: str, b
     with open(f'{stem}.json', 'w') as f:
         json.dump(report, f, indent=1)
     return report
+
+
+def describe_report(report: Dict) -> str:
+    """The lines the tools print for a ``quantize_model`` report: both metrics, the fallback, the files written."""
+    first = report['attempts'][0]
+    lines = [f'{report["metric"]} on the val set ({report["backend"]}): fp32 {report["fp32"]:.2f}, int8 '
+             f'{first["int8"]:.2f} (drop {first["drop"]:.2f} points)']
+    if len(report['attempts']) > 1:
+        kept = ', '.join(f'{node} ({module})' if module else node for node, module in report['kept_fp32'].items())
+        lines.append(f'drop above {report["max_drop"]:g} points: kept in fp32: {kept}; int8 then '
+                     f'{report["int8"]:.2f} (drop {report["drop"]:.2f} points)')
+    lines.append(f'Wrote {report["int8_model"]} and its report {osp.splitext(report["int8_model"])[0]}.json')
+    return '\n'.join(lines)

@@ -1,5 +1,6 @@
-"""The ONNX runners' shared part: an onnxruntime or OpenVINO session behind an MMEngine model (``ONNXRunner``), and
-how a config's model is swapped for a runner (``onnx_model_cfg``, ``init_onnx_model``)."""
+"""The runners' shared part: a session of an exported file (``.onnx`` in onnxruntime or OpenVINO, ``.tflite`` in LiteRT,
+``.pte`` in ExecuTorch) behind an MMEngine model (``ONNXRunner``), and how a config's model is swapped for a runner
+(``onnx_model_cfg``, ``init_onnx_model``)."""
 import copy
 import json
 import os.path as osp
@@ -11,32 +12,33 @@ from mmengine.config import Config, ConfigDict
 from mmengine.model import BaseModel
 from mmengine.registry import MODELS, init_default_scope
 
-from ..utils import config_dataset_meta, config_host, drop_pretrained, fixed_input_size
-from .graph_format import META_DATASET_META, META_HOST, META_POSTPROCESS
-from .sessions import open_session
+from ..utils import config_dataset_meta, config_host, drop_pretrained, fixed_input_size, init_pytorch_model
+from .graph_format import META_DATASET_META, META_HOST, META_POSTPROCESS, relative_difference
+from .sessions import file_backend, open_session
 
 ForwardResults = Union[List, Tuple[torch.Tensor, ...], torch.Tensor]
 
 
 class ONNXRunner(BaseModel):
-    """Pre-processing of the config, the exported network in onnxruntime or OpenVINO, post-processing of the host.
+    """Pre-processing of the config, the exported network in its runtime, post-processing of the host.
 
     Args:
-        onnx_file: the file ``export_onnx`` wrote.
+        onnx_file: the file ``export_onnx`` (``.onnx``) or ``export_mobile`` (``.tflite``, ``.pte``) wrote.
         model: the config's ``model`` dict. It is built (without weights) for its post-processing only.
         input_size: (height, width) the config feeds the network; an ONNX file made for another size is refused.
         host: 'mmdet' or 'mmseg'; an ONNX file exported from the other host is refused.
         num_threads: the runtime's threads (None: its default, one per core).
-        backend: 'onnxruntime' or 'openvino' (``sessions.open_session``); both run the same file.
+        backend: the runtime (``sessions.FILE_BACKENDS``: 'onnxruntime' or 'openvino' for ``.onnx``, 'litert' for
+            ``.tflite``, 'executorch' for ``.pte``); None: the format's default.
     """
 
     def __init__(self, onnx_file: str, model: dict, input_size: Sequence[int], host: str,
-                 num_threads: Optional[int] = None, backend: str = 'onnxruntime') -> None:
+                 num_threads: Optional[int] = None, backend: Optional[str] = None) -> None:
         super().__init__(data_preprocessor=model.get('data_preprocessor', None))
         if not osp.isfile(onnx_file):
-            raise FileNotFoundError(f'ONNX file not found: {onnx_file}')
+            raise FileNotFoundError(f'exported model file not found: {onnx_file}')
         self.onnx_file = onnx_file
-        self.backend = backend
+        self.backend = file_backend(onnx_file, backend)
         self.session = open_session(onnx_file, backend, num_threads)
         self.metadata: Dict[str, str] = self.session.metadata
         if self.metadata.get(META_HOST, host) != host:
@@ -117,9 +119,9 @@ class ONNXRunner(BaseModel):
 
 
 def onnx_model_cfg(cfg: Config, onnx_file: str, num_threads: Optional[int] = None,
-                   backend: str = 'onnxruntime') -> ConfigDict:
-    """A ``model`` config that runs ``onnx_file`` in ``backend`` ('onnxruntime' or 'openvino') in place of the
-    config's model (same pre- and post-processing)."""
+                   backend: Optional[str] = None) -> ConfigDict:
+    """A ``model`` config that runs the exported ``onnx_file`` (``.onnx``, ``.tflite`` or ``.pte``) in ``backend``
+    (None: the format's default runtime) in place of the config's model (same pre- and post-processing)."""
     model = copy.deepcopy(cfg.model)
     drop_pretrained(model)  # the runner's host model only post-processes; its weights are never used
     return ConfigDict(type=config_host(cfg).onnx_runner, onnx_file=onnx_file, model=model,
@@ -127,12 +129,26 @@ def onnx_model_cfg(cfg: Config, onnx_file: str, num_threads: Optional[int] = Non
 
 
 def init_onnx_model(config: Union[str, Config], model_file: str, num_threads: Optional[int] = None,
-                    backend: str = 'onnxruntime') -> BaseModel:
-    """The runner for the ONNX file ``model_file`` in ``backend`` ('onnxruntime' or 'openvino') with ``num_threads``
-    threads and the config's processing, with ``.cfg`` and ``.dataset_meta`` set."""
+                    backend: Optional[str] = None) -> BaseModel:
+    """The runner for the exported file ``model_file`` (``.onnx``, ``.tflite`` or ``.pte``) in ``backend`` (None: the
+    format's default runtime) with ``num_threads`` threads and the config's processing, with ``.cfg`` and
+    ``.dataset_meta`` set."""
     cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
     init_default_scope(config_host(cfg).scope)
     model = MODELS.build(onnx_model_cfg(cfg, model_file, num_threads, backend))
     model.cfg = cfg
     model.dataset_meta = model.file_dataset_meta or config_dataset_meta(cfg)
     return model.eval()
+
+
+def compare_with_pytorch(config: Union[str, Config], checkpoint: str, model_file: str) -> float:
+    """Largest difference between the network outputs of the exported ``model_file`` and of the PyTorch model with
+    ``checkpoint``, relative to the largest output, on a random input at the config's size in the [-1, 1] range the
+    configs normalise to."""
+    cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
+    model = init_pytorch_model(cfg, checkpoint, 'cpu')
+    runner = init_onnx_model(cfg, model_file)
+    inputs = torch.rand(1, 3, *fixed_input_size(cfg)) * 2 - 1
+    with torch.no_grad():
+        expected = model(inputs, mode='tensor')
+    return relative_difference(expected, runner(inputs, mode='tensor'))

@@ -1,23 +1,45 @@
-"""The runtimes an exported ONNX file runs in: onnxruntime or OpenVINO, behind one small session interface.
+"""The runtimes an exported file runs in, behind one small session interface: onnxruntime or OpenVINO for ``.onnx``,
+LiteRT for ``.tflite``, ExecuTorch for ``.pte``.
 
-Both read the same ``.onnx`` file (fp32, or int8 with QuantizeLinear/DequantizeLinear pairs); the runners
+An ``.onnx`` file (fp32, or int8 with QuantizeLinear/DequantizeLinear pairs) runs in onnxruntime or OpenVINO; the
+``.tflite`` and ``.pte`` files of ``mobile_export`` in LiteRT's interpreter and ExecuTorch's runtime. The runners
 (``ONNXDetector``, ``ONNXSegmentor``) see only ``BackendSession``: the input shape, the outputs' names and shapes,
 the file's metadata, and ``run``.
 """
-from typing import Dict, List, Optional, Union
+import json
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .graph_format import INPUT_NAME, import_deploy_dependency
+from .graph_format import INPUT_NAME, import_deploy_dependency, import_mobile_dependency
 
-BACKENDS = ('onnxruntime', 'openvino')
+# The runtimes of each exported format (the first is the default).
+FILE_BACKENDS = {'.onnx': ('onnxruntime', 'openvino'), '.tflite': ('litert',), '.pte': ('executorch',)}
+EXPORTED_EXTENSIONS = tuple(FILE_BACKENDS)
+BACKENDS = tuple(backend for backends in FILE_BACKENDS.values() for backend in backends)
+ONNX_BACKENDS = FILE_BACKENDS['.onnx']
 Dim = Optional[int]  # None: a dynamic dimension
 
 
-def check_backend(backend: str) -> str:
-    """``backend`` if it is one of ``BACKENDS``, else ValueError naming the choices."""
-    if backend not in BACKENDS:
-        raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}')
+def check_backend(backend: str, choices: Sequence[str] = BACKENDS) -> str:
+    """``backend`` if it is one of ``choices`` (default: every runtime), else ValueError naming them."""
+    if backend not in choices:
+        raise ValueError(f'backend must be one of {tuple(choices)}, got {backend!r}')
+    return backend
+
+
+def file_backend(model_file: str, backend: Optional[str] = None) -> str:
+    """The runtime for ``model_file``: ``backend`` if it runs the file's format, by default the format's first
+    (``FILE_BACKENDS``); ValueError for a file that is not an exported format or a runtime that cannot run it."""
+    extension = osp.splitext(model_file)[1].lower()
+    if extension not in FILE_BACKENDS:
+        raise ValueError(f'an exported model file must be one of {EXPORTED_EXTENSIONS}, got {model_file}')
+    if backend is None:
+        return FILE_BACKENDS[extension][0]
+    if check_backend(backend) not in FILE_BACKENDS[extension]:
+        raise ValueError(f'backend {backend!r} does not run {extension} files; backend for {model_file} must be one '
+                         f'of {FILE_BACKENDS[extension]}')
     return backend
 
 
@@ -95,8 +117,103 @@ class OpenVINOSession(BackendSession):
         return [results[output] for output in self.compiled.outputs]
 
 
-def open_session(onnx_file: str, backend: str = 'onnxruntime', num_threads: Optional[int] = None) -> BackendSession:
-    """``onnx_file`` compiled in ``backend`` ('onnxruntime' or 'openvino') with ``num_threads`` threads."""
+class LiteRTSession(BackendSession):
+    """A ``.tflite`` file in LiteRT's interpreter (``ai_edge_litert``, XNNPACK delegate), through its signature.
+
+    The outputs are the signature's ``output_<i>`` in the order of the exported network's outputs; the metadata is
+    the flatbuffer's metadata table (``mobile_export.with_tflite_metadata``). An int8 file whose converter made the
+    input and outputs int8 too (litert_torch folds the first quantize and last dequantize into them) gets its input
+    quantized and its outputs dequantized here, with the tensors' own scale and zero point, as an app does.
+    """
+
+    def __init__(self, model_file: str, num_threads: Optional[int] = None) -> None:
+        interpreter = import_mobile_dependency('ai_edge_litert.interpreter')
+        self.interpreter = interpreter.Interpreter(model_path=model_file, num_threads=num_threads)
+        self.runner = self.interpreter.get_signature_runner()
+        details = self.runner.get_input_details()
+        if len(details) != 1:
+            raise ValueError(f'{model_file} has inputs {list(details)}; an exported network has one image input')
+        (self.input_name, self.input_detail), = details.items()
+        self.input_shape = [int(d) for d in self.input_detail['shape']]
+        outputs = self.output_details = self.runner.get_output_details()
+        # litert_torch names the outputs output_<i> (i: position in the PyTorch output tuple)
+        self.output_order = sorted(outputs, key=lambda name: int(name.rsplit('_', 1)[1]))
+        self.output_shapes = {name: [int(d) for d in outputs[name]['shape']] for name in self.output_order}
+        with open(model_file, 'rb') as file:
+            self.metadata = read_tflite_metadata(file.read())
+
+    def run(self, inputs: np.ndarray, extra_inputs: Optional[Dict[str, np.ndarray]] = None) -> List[np.ndarray]:
+        if extra_inputs:
+            raise ValueError(f'a .tflite network takes one image input, got extra inputs {list(extra_inputs)}')
+        detail = self.input_detail
+        if detail['dtype'] != np.float32:
+            scale, zero_point = detail['quantization']
+            limits = np.iinfo(detail['dtype'])
+            inputs = np.clip(np.round(inputs / scale) + zero_point, limits.min, limits.max).astype(detail['dtype'])
+        results = self.runner(**{self.input_name: inputs})
+        outputs = []
+        for name in self.output_order:
+            output, detail = results[name], self.output_details[name]
+            if output.dtype != np.float32:
+                scale, zero_point = detail['quantization']
+                output = (output.astype(np.float32) - zero_point) * np.float32(scale)
+            outputs.append(output)
+        return outputs
+
+
+def read_tflite_metadata(content: bytes) -> Dict[str, str]:
+    """The text entries of a TFLite flatbuffer's metadata table (TFLite's own binary entries are left out)."""
+    schema = import_mobile_dependency('ai_edge_litert.schema_py_generated')
+    model = schema.Model.GetRootAs(content, 0)
+    entries = {}
+    for i in range(model.MetadataLength()):
+        entry = model.Metadata(i)
+        data = model.Buffers(entry.Buffer()).DataAsNumpy()
+        try:
+            entries[entry.Name().decode()] = bytes(data).decode() if not isinstance(data, int) else ''
+        except UnicodeDecodeError:
+            continue
+    return entries
+
+
+class ExecuTorchSession(BackendSession):
+    """A ``.pte`` file in ExecuTorch's runtime (its Python bindings; the XNNPACK delegate runs the network).
+
+    ``num_threads`` sizes ExecuTorch's one process-wide thread pool (``_unsafe_reset_threadpool``: the bindings have
+    no per-program setting), so the last session opened with a thread count sets it for all.
+    """
+
+    def __init__(self, model_file: str, num_threads: Optional[int] = None) -> None:
+        from .mobile_export import MOBILE_METADATA_METHOD
+        runtime = import_mobile_dependency('executorch.runtime')
+        if num_threads is not None:
+            import_mobile_dependency('executorch.extension.pybindings.portable_lib')._unsafe_reset_threadpool(
+                num_threads)
+        program = runtime.Runtime.get().load_program(model_file)
+        self.method = program.load_method('forward')
+        meta = program.metadata('forward')
+        if meta.num_inputs() != 1:
+            raise ValueError(f'{model_file} has {meta.num_inputs()} inputs; an exported network has one image input')
+        self.input_shape = list(meta.input_tensor_meta(0).sizes())
+        self.output_shapes = {f'output_{i}': list(meta.output_tensor_meta(i).sizes())
+                              for i in range(meta.num_outputs())}
+        self.metadata = {}
+        if MOBILE_METADATA_METHOD in program.method_names:
+            encoded, = program.load_method(MOBILE_METADATA_METHOD).execute([])
+            self.metadata = json.loads(bytes(encoded.numpy()).decode())
+
+    def run(self, inputs: np.ndarray, extra_inputs: Optional[Dict[str, np.ndarray]] = None) -> List[np.ndarray]:
+        import torch
+        if extra_inputs:
+            raise ValueError(f'a .pte network takes one image input, got extra inputs {list(extra_inputs)}')
+        return [output.numpy() for output in self.method.execute([torch.from_numpy(inputs)])]
+
+
+def open_session(model_file: str, backend: Optional[str] = None, num_threads: Optional[int] = None
+                 ) -> BackendSession:
+    """``model_file`` compiled in ``backend`` (default: the format's first runtime, ``FILE_BACKENDS``) with
+    ``num_threads`` threads."""
     check_num_threads(num_threads)
-    session_class = {'onnxruntime': OnnxRuntimeSession, 'openvino': OpenVINOSession}[check_backend(backend)]
-    return session_class(onnx_file, num_threads)
+    session_class = {'onnxruntime': OnnxRuntimeSession, 'openvino': OpenVINOSession, 'litert': LiteRTSession,
+                     'executorch': ExecuTorchSession}[file_backend(model_file, backend)]
+    return session_class(model_file, num_threads)

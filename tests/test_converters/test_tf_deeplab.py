@@ -1,8 +1,8 @@
 """Google's Mobile DeepLabv3 models converted and run through our configs, against LiteRT on real photos.
 
 - float, depth multiplier 0.5, output stride 8, 257x257 (``deeplabv3_257_mv_gpu.tflite``): our logits (PyTorch, and
-  our ONNX export in our runner) within 1e-4 of LiteRT's relative to the largest logit, argmax identical on >= 99.9%
-  of the pixels of every photo;
+  our ONNX, .tflite and .pte exports in our runner) within 1e-4 of LiteRT's relative to the largest logit, argmax
+  identical on >= 99.9% of the pixels of every photo;
 - the paper's Table 7 model (1.0, output stride 16) after 8-bit quantization-aware training
   (``deeplabv3_mnv2_pascal_quant.tflite``), dequantized and run in float: argmax the same as LiteRT's int8 argmax on
   >= 98.5% of the pixels of every photo, the same classes found, the bird (class 3) on ``bird_segmentation.bmp``;
@@ -68,6 +68,19 @@ def test_float_deeplab_onnx_export_matches_litert(float_deeplab, tmp_path):
     source, checkpoint, photos = float_deeplab
     onnx_file = export_onnx(str(DM05_CONFIG), checkpoint, str(tmp_path / 'deeplab_dm05.onnx'))
     model = init_model(str(DM05_CONFIG), onnx_file)  # our onnxruntime runner, the config's pre/post-processing
+    check_float_parity(compare_logits(model, source, photos))
+
+
+@pytest.mark.parametrize('fmt,extension,runtime', [('tflite', '.tflite', 'litert_torch'),
+                                                    ('executorch', '.pte', 'executorch')])
+def test_float_deeplab_mobile_export_matches_litert(fmt, extension, runtime, float_deeplab, tmp_path):
+    """Google's .tflite converted into ours and exported again as .tflite (litert-torch) or .pte (ExecuTorch):
+    Google's file's logits in our runner, on the real photos."""
+    require(runtime, 'mobile')
+    from mmmnv2.deployment import export_mobile
+    source, checkpoint, photos = float_deeplab
+    exported = export_mobile(str(DM05_CONFIG), checkpoint, str(tmp_path / f'deeplab_dm05{extension}'), fmt)
+    model = init_model(str(DM05_CONFIG), exported)  # LiteRT / ExecuTorch, the config's pre/post-processing
     check_float_parity(compare_logits(model, source, photos))
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from deploy_helpers import assert_same_detections, randomised_checkpoint, toy_batch
 from mmengine.config import Config
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from torch import nn
@@ -28,27 +29,6 @@ from mmmnv2.utils import config_dataset_meta, fixed_input_size
 COCO_CONFIG = osp.join(REPO, 'configs/ssdlite/ssdlite_mobilenetv2_8xb24-600e_coco-320x320.py')
 VOC_CONFIG = osp.join(REPO, 'configs/mobile_deeplabv3/mobile-deeplabv3_mobilenetv2-os16_4xb4-30k_voc12aug-512x512.py')
 TOLERANCE = 1e-4  # float32, batch norm folded: measured differences are ~1e-6 of the largest output
-
-
-def randomised_checkpoint(config: str, path: str) -> nn.Module:
-    """Save a checkpoint of the config's model with random weights *and* batch-norm statistics; return the model.
-
-    Fresh batch norm (mean 0, variance 1, affine 1/0) would make folding trivially exact; random statistics test it.
-    The prediction layers (the convolutions with a bias) start near zero; larger weights make the outputs differ
-    between anchors and pixels, so that results can be compared box by box.
-    """
-    model = init_model(config, device='cpu')
-    dataset_meta = model.dataset_meta
-    generator = torch.Generator().manual_seed(0)
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d) and module.bias is not None:
-            module.weight.data.copy_(torch.randn(module.weight.shape, generator=generator) * 0.05)
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            for tensor, low, high in ((module.running_mean, -0.5, 0.5), (module.running_var, 0.5, 2.0),
-                                      (module.weight, 0.5, 1.5), (module.bias, -0.2, 0.2)):
-                tensor.data.copy_(torch.rand(tensor.shape, generator=generator) * (high - low) + low)
-    torch.save({'state_dict': model.state_dict(), 'meta': {'dataset_meta': dataset_meta}}, path)
-    return model.eval()
 
 
 def input_shape(onnx_file: str):
@@ -77,23 +57,6 @@ def test_export_folds_batch_norm_and_matches_pytorch(config, tmp_path):
     assert list(runner.dataset_meta['classes']) == list(config_dataset_meta(cfg)['classes'])
 
 
-def toy_batch(config: str, root: str, task: str, count: int = 4) -> dict:
-    """A batch of toy val images through the config's own test pipeline, as the data loader gives it."""
-    from mmengine.dataset import pseudo_collate
-    from mmengine.registry import DATASETS, init_default_scope
-
-    from mmmnv2.datasets import generate_detection, generate_segmentation
-    (generate_detection if task == 'det' else generate_segmentation)(root, num_train=0, num_val=count)
-    cfg = Config.fromfile(config)
-    init_default_scope(cfg.default_scope)
-    dataset_cfg = cfg.test_dataloader.dataset
-    dataset_cfg.data_root = root
-    if task == 'det':
-        dataset_cfg.ann_file = 'annotations/instances_val.json'
-    dataset = DATASETS.build(dataset_cfg)
-    return pseudo_collate([dataset[i] for i in range(count)])
-
-
 @pytest.fixture(scope='module')
 def det_toy_export(tmp_path_factory):
     """(toy SSDLite with randomised weights, its ONNX file with a dynamic batch): one export for the tests that
@@ -120,17 +83,7 @@ def test_detector_runner_gives_the_pytorch_detections(det_toy_export, tmp_path):
     data = toy_batch(DET_CONFIG, str(tmp_path / 'data'), 'det')
     with torch.no_grad():
         expected = model.test_step(data)
-    actual = runner.test_step(data)
-    for e, a in zip(expected, actual, strict=True):
-        e, a = e.pred_instances, a.pred_instances
-        assert len(e) >= 10 and abs(len(a) - len(e)) <= 1  # a box may sit on the score threshold
-        # Each path's best 10 boxes are among the other's boxes (float32 noise may swap near-equal scores, so the
-        # order and the set's tenth member can differ).
-        rows = [torch.cat([i.bboxes, 100 * i.scores[:, None], 1000 * i.labels[:, None]], 1) for i in (e, a)]
-        distances = torch.cdist(*rows)
-        # Half a pixel: the random prediction layers give large box deltas, whose exp() in decoding magnifies the
-        # float32 differences (measured up to 0.125 px; scores agree to 1e-6).
-        assert distances[:10].min(1).values.max() < 0.5 and distances[:, :10].min(0).values.max() < 0.5
+    assert_same_detections(expected, runner.test_step(data))
 
 
 def test_segmentor_runner_gives_the_pytorch_label_maps(seg_toy_export, tmp_path):
@@ -229,14 +182,15 @@ def test_missing_runtime_names_the_deploy_extra(module, det_toy_export, tmp_path
 
 def test_unknown_backend_is_refused_naming_the_choices(det_toy_export):
     _, onnx_file = det_toy_export
-    with pytest.raises(ValueError, match=r"backend must be one of \('onnxruntime', 'openvino'\), got 'tensorrt'"):
+    with pytest.raises(ValueError, match=r"backend must be one of \('onnxruntime', 'openvino', 'litert', "
+                                         r"'executorch'\), got 'tensorrt'"):
         init_onnx_model(DET_CONFIG, onnx_file, backend='tensorrt')
 
 
 def test_backend_with_a_checkpoint_is_refused(tmp_path):
     checkpoint = str(tmp_path / 'model.pth')
     randomised_checkpoint(DET_CONFIG, checkpoint)
-    with pytest.raises(ValueError, match='backend=.openvino. runs an exported ONNX file'):
+    with pytest.raises(ValueError, match='backend=.openvino. runs an exported file'):
         init_model(DET_CONFIG, checkpoint, 'cpu', backend='openvino')
 
 

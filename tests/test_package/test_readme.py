@@ -55,10 +55,12 @@ def test_readme_toy_commands_run_as_written(checkout):
                             text=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     out = checkout / 'outputs'
-    for onnx_file in ('ssdlite_toy.onnx', 'deeplab_toy.onnx'):
-        assert (out / onnx_file).stat().st_size > 1e6
-    metrics = [json.loads(p.read_text()) for p in out.glob('test_onnx/*/*.json')]
-    assert metrics and metrics[0]['coco/bbox_mAP_50'] >= 0.5  # the trained toy, through ONNX Runtime
+    for exported in ('ssdlite_toy.onnx', 'deeplab_toy.onnx', 'ssdlite_toy.pte', 'deeplab_toy.tflite'):
+        assert (out / exported).stat().st_size > 1e6
+    for folder in ('test_onnx', 'test_pte'):  # the trained toy, through ONNX Runtime and ExecuTorch
+        metrics = [json.loads(p.read_text()) for p in out.glob(f'{folder}/*/*.json')]
+        assert metrics and metrics[0]['coco/bbox_mAP_50'] >= 0.5, folder
+    assert len(list((out / 'seg_tflite' / 'vis').iterdir())) == 32  # LiteRT
     assert len(list((out / 'det' / 'vis').iterdir())) == 32 and len(list((out / 'det' / 'preds').iterdir())) == 32
     assert len(list((out / 'seg' / 'vis').iterdir())) == 32  # the segmentation set's val/ folder
     assert '32 images in' in result.stdout  # infer.py's summary

@@ -16,11 +16,9 @@ import argparse
 import os
 import os.path as osp
 
-import torch
 from mmengine.config import Config
 
-from mmmnv2.apis import init_model
-from mmmnv2.deployment import export_onnx, init_onnx_model, relative_difference
+from mmmnv2.deployment import compare_with_pytorch, export_onnx
 from mmmnv2.utils import fixed_input_size
 
 
@@ -41,16 +39,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def verify(cfg: Config, checkpoint: str, onnx_file: str, shape) -> float:
-    """Largest absolute difference between PyTorch and onnxruntime outputs, relative to the largest output."""
-    model = init_model(cfg, checkpoint, 'cpu')
-    runner = init_onnx_model(cfg, onnx_file)
-    inputs = torch.rand(1, 3, *shape) * 2 - 1  # the [-1, 1] range the configs normalise to
-    with torch.no_grad():
-        expected = model(inputs, mode='tensor')
-    return relative_difference(expected, runner(inputs, mode='tensor'))
-
-
 def main() -> None:
     args = parse_args()
     if args.verify and args.postprocess:
@@ -67,7 +55,7 @@ def main() -> None:
         if args.shape and tuple(args.shape) != fixed_input_size(cfg):
             raise SystemExit('--verify runs the config\'s pre-processing; it needs the config\'s input size')
         print(f'Largest output difference, ONNX vs PyTorch (relative to the largest output): '
-              f'{verify(cfg, args.checkpoint, output_file, shape):.2e}')
+              f'{compare_with_pytorch(cfg, args.checkpoint, output_file):.2e}')
 
 
 if __name__ == '__main__':

@@ -19,7 +19,8 @@ import sys
 
 from mmengine.config import Config, DictAction
 
-from mmmnv2.deployment import BACKENDS, quantize_model
+from mmmnv2.deployment import ONNX_BACKENDS, quantize_model
+from mmmnv2.deployment.quantization import describe_report
 
 
 def parse_args() -> argparse.Namespace:
@@ -27,7 +28,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('config', help='config file of the model')
     parser.add_argument('model', help='checkpoint (.pth) or fp32 ONNX file (.onnx) of the config')
     parser.add_argument('--out', required=True, help='int8 ONNX file to write (its report: the same name, .json)')
-    parser.add_argument('--backend', choices=BACKENDS, default='onnxruntime',
+    parser.add_argument('--backend', choices=ONNX_BACKENDS, default='onnxruntime',
                         help='runtime the model is quantized for and evaluated in (openvino: quantized by NNCF)')
     parser.add_argument('--calib-images', type=int, default=100, help='train images to calibrate on')
     parser.add_argument('--max-drop', type=float, default=1.0,
@@ -46,13 +47,7 @@ def main() -> None:
         cfg.merge_from_dict(args.cfg_options)
     report = quantize_model(cfg, args.model, args.out, args.backend, calib_images=args.calib_images,
                             max_drop=args.max_drop, num_threads=args.num_threads, work_dir=args.work_dir)
-    print(f'{report["metric"]} on the val set ({args.backend}): fp32 {report["fp32"]:.2f}, int8 '
-          f'{report["attempts"][0]["int8"]:.2f} (drop {report["attempts"][0]["drop"]:.2f} points)')
-    if len(report['attempts']) > 1:
-        kept = ', '.join(f'{node} ({module})' if module else node for node, module in report['kept_fp32'].items())
-        print(f'drop above {args.max_drop:g} points: kept in fp32: {kept}; int8 then {report["int8"]:.2f} '
-              f'(drop {report["drop"]:.2f} points)')
-    print(f'Wrote {args.out} and its report {args.out[:-len(".onnx")]}.json')
+    print(describe_report(report))
     if not report['within_margin']:
         sys.exit(f'int8 loses {report["drop"]:.2f} points, more than --max-drop {args.max_drop:g}')
 

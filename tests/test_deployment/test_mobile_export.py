@@ -1,0 +1,189 @@
+"""LiteRT (.tflite) and ExecuTorch (.pte) export and their runners, with random weights.
+
+The files are written by the formats' own converters (litert-torch, ExecuTorch's XNNPACK lowering) and run in the
+formats' own runtimes (LiteRT's interpreter, ExecuTorch's runtime); their raw outputs must be PyTorch's to 1e-4 of the
+largest output, and the runners' detections and label maps the PyTorch model's ``test_step``'s. Needs the ``mobile``
+extra (tools/setup_env.sh installs it).
+"""
+import json
+import os.path as osp
+import sys
+
+import pytest
+import torch
+from deploy_helpers import assert_same_detections, randomised_checkpoint, toy_batch
+from mmengine.config import Config
+from toy_runs import DET_CONFIG, SEG_CONFIG, run_tool_in_process
+
+from mmmnv2.apis import init_model
+from mmmnv2.deployment import export_mobile, init_onnx_model, relative_difference
+from mmmnv2.deployment.graph_format import META_DATASET_META, META_HOST
+from mmmnv2.utils import config_dataset_meta, fixed_input_size
+
+TOLERANCE = 1e-4  # of the largest output; float32 with batch norm folded (measured ~1e-6)
+FORMATS = {'tflite': '.tflite', 'executorch': '.pte'}
+CONFIGS = {'det': DET_CONFIG, 'seg': SEG_CONFIG}
+
+
+@pytest.fixture(scope='module')
+def toy_checkpoints(tmp_path_factory):
+    """task -> (toy model with randomised weights and batch norms, its checkpoint)."""
+    folder = tmp_path_factory.mktemp('mobile_checkpoints')
+    checkpoints = {}
+    for task, config in CONFIGS.items():
+        checkpoint = str(folder / f'{task}.pth')
+        checkpoints[task] = randomised_checkpoint(config, checkpoint), checkpoint
+    return checkpoints
+
+
+@pytest.fixture(scope='module')
+def mobile_exports(toy_checkpoints, tmp_path_factory):
+    """(task, format) -> the exported file; each written once (an export takes 15-30 s)."""
+    folder = tmp_path_factory.mktemp('mobile_exports')
+    exports = {}
+
+    def export(task: str, fmt: str) -> str:
+        if (task, fmt) not in exports:
+            exports[task, fmt] = export_mobile(CONFIGS[task], toy_checkpoints[task][1],
+                                               str(folder / f'{task}{FORMATS[fmt]}'), fmt)
+        return exports[task, fmt]
+    return export
+
+
+@pytest.mark.parametrize('fmt', list(FORMATS))
+@pytest.mark.parametrize('task', list(CONFIGS))
+def test_exported_network_matches_pytorch(task, fmt, toy_checkpoints, mobile_exports):
+    model, _ = toy_checkpoints[task]
+    cfg = Config.fromfile(CONFIGS[task])
+    runner = init_onnx_model(cfg, mobile_exports(task, fmt), num_threads=1)
+    assert runner.backend == {'tflite': 'litert', 'executorch': 'executorch'}[fmt]
+    assert runner.session.input_shape == [1, 3, *fixed_input_size(cfg)]
+    # the metadata written into the file, read back by the format's own reader
+    assert runner.metadata[META_HOST] == cfg.default_scope
+    assert json.loads(runner.metadata[META_DATASET_META])['classes'] == list(config_dataset_meta(cfg)['classes'])
+    inputs = torch.rand(2, 3, *fixed_input_size(cfg)) * 2 - 1  # a batch of 1 in the file: run image by image
+    with torch.no_grad():
+        expected = model(inputs, mode='tensor')
+    assert relative_difference(expected, runner(inputs, mode='tensor')) < TOLERANCE
+
+
+@pytest.mark.parametrize('fmt', list(FORMATS))
+def test_detector_file_gives_the_pytorch_detections(fmt, toy_checkpoints, mobile_exports, tmp_path):
+    model, _ = toy_checkpoints['det']
+    runner = init_model(DET_CONFIG, mobile_exports('det', fmt))  # the one entry point, as for .onnx
+    data = toy_batch(DET_CONFIG, str(tmp_path / 'data'), 'det')
+    with torch.no_grad():
+        expected = model.test_step(data)
+    assert_same_detections(expected, runner.test_step(data))
+
+
+@pytest.mark.parametrize('fmt', list(FORMATS))
+def test_segmentor_file_gives_the_pytorch_label_maps(fmt, toy_checkpoints, mobile_exports, tmp_path):
+    model, _ = toy_checkpoints['seg']
+    runner = init_model(SEG_CONFIG, mobile_exports('seg', fmt))
+    data = toy_batch(SEG_CONFIG, str(tmp_path / 'data'), 'seg')
+    with torch.no_grad():
+        expected = model.test_step(data)
+    for e, a in zip(expected, runner.test_step(data), strict=True):
+        assert a.pred_sem_seg.data.shape == e.pred_sem_seg.data.shape == (1, *e.ori_shape)
+        assert torch.equal(a.pred_sem_seg.data, e.pred_sem_seg.data)
+        assert relative_difference(e.seg_logits.data, a.seg_logits.data) < TOLERANCE
+
+
+@pytest.mark.parametrize('fmt', list(FORMATS))
+def test_file_of_the_other_task_is_refused(fmt, mobile_exports):
+    with pytest.raises(ValueError, match='exported from a mmseg model, but the config is mmdet'):
+        init_onnx_model(DET_CONFIG, mobile_exports('seg', fmt))
+
+
+def test_runtime_of_another_format_is_refused(mobile_exports):
+    with pytest.raises(ValueError, match=r"backend 'onnxruntime' does not run \.tflite files.*\('litert',\)"):
+        init_onnx_model(SEG_CONFIG, mobile_exports('seg', 'tflite'), backend='onnxruntime')
+
+
+def test_export_refuses_a_wrong_format_or_extension(tmp_path):
+    with pytest.raises(ValueError, match=r"format must be one of \('tflite', 'executorch'\), got 'coreml'"):
+        export_mobile(SEG_CONFIG, None, str(tmp_path / 'model.mlpackage'), 'coreml')
+    with pytest.raises(ValueError, match=r'out_file of a executorch export must end with \.pte'):
+        export_mobile(SEG_CONFIG, None, str(tmp_path / 'model.tflite'), 'executorch')
+
+
+@pytest.mark.parametrize('module', ['litert_torch', 'executorch.exir', 'ai_edge_litert.interpreter',
+                                    'executorch.runtime'])
+def test_missing_runtime_names_the_mobile_extra(module, mobile_exports, tmp_path, monkeypatch):
+    call = {'litert_torch': lambda: export_mobile(SEG_CONFIG, None, str(tmp_path / 'm.tflite'), 'tflite'),
+            'executorch.exir': lambda: export_mobile(SEG_CONFIG, None, str(tmp_path / 'm.pte'), 'executorch'),
+            'ai_edge_litert.interpreter': lambda: init_onnx_model(SEG_CONFIG, mobile_exports('seg', 'tflite')),
+            'executorch.runtime': lambda: init_onnx_model(SEG_CONFIG, mobile_exports('seg', 'executorch'))}[module]
+    monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
+    package = module.split('.')[0]
+    with pytest.raises(ImportError, match=rf'^{package} is needed .*`pip install "mmmnv2\[mobile\]"`'):
+        call()
+
+
+@pytest.mark.parametrize('fmt', ['executorch'])  # the README's toy block runs the tool with --verify for tflite
+def test_export_tool_writes_and_verifies(fmt, toy_checkpoints, tmp_path, monkeypatch, capsys):
+    _, checkpoint = toy_checkpoints['seg']
+    out = str(tmp_path / f'model{FORMATS[fmt]}')
+    capsys.readouterr()
+    run_tool_in_process(monkeypatch, 'deployment/export_mobile.py', [SEG_CONFIG, checkpoint, '--format', fmt,
+                                                                      '--out', out, '--verify'])
+    difference = float(capsys.readouterr().out.strip().split()[-1])
+    assert 0 <= difference < TOLERANCE
+
+
+def float_convolutions(tflite_file: str) -> int:
+    """The (depthwise) convolutions of a .tflite file whose weights are float32, read with LiteRT's schema."""
+    from ai_edge_litert import schema_py_generated as schema
+    with open(tflite_file, 'rb') as file:
+        model = schema.Model.GetRootAs(file.read(), 0)
+    graph, count = model.Subgraphs(0), 0
+    for i in range(graph.OperatorsLength()):
+        operator = graph.Operators(i)
+        code = model.OperatorCodes(operator.OpcodeIndex())
+        if (max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) in
+                (schema.BuiltinOperator.CONV_2D, schema.BuiltinOperator.DEPTHWISE_CONV_2D)):
+            count += graph.Tensors(operator.Inputs(1)).Type() == schema.TensorType.FLOAT32
+    return count
+
+
+@pytest.fixture(scope='module')
+def seg_data_cfg(tmp_path_factory) -> Config:
+    """The toy segmentation config reading a small generated data set (calibration: train; guard: val)."""
+    from mmmnv2.datasets import data_root_options, generate_segmentation
+    root = str(tmp_path_factory.mktemp('mobile_seg_data'))
+    generate_segmentation(root, num_train=4, num_val=4)
+    cfg = Config.fromfile(SEG_CONFIG)
+    cfg.merge_from_dict(dict(option.split('=', 1) for option in data_root_options(cfg, root)))
+    return cfg
+
+
+# The fallback (two int8 conversions) on the faster converter, LiteRT's
+@pytest.mark.parametrize('fmt,max_drop', [('tflite', -1.0), ('executorch', 100.0)])
+def test_int8_through_the_format_quantizer_with_the_guard(fmt, max_drop, seg_data_cfg, toy_checkpoints, tmp_path):
+    """int8 from the checkpoint: the fp32 file written beside it, calibrated on the train set, scored against fp32
+    on the val set; a negative margin takes the guard's fallback (first convolution and classifier in float) and
+    is reported as missed."""
+    from mmmnv2.deployment import quantize_model
+    model, checkpoint = toy_checkpoints['seg']
+    out = str(tmp_path / f'model_int8{FORMATS[fmt]}')
+    report = quantize_model(seg_data_cfg, checkpoint, out, calib_images=4, max_drop=max_drop, num_threads=1)
+    assert report['backend'] == {'tflite': 'litert', 'executorch': 'executorch'}[fmt]
+    assert report['fp32_model'] == str(tmp_path / f'model_int8_fp32{FORMATS[fmt]}')
+    assert report['calibration'] == dict(split='train', images=4)
+    assert len(report['attempts']) == (1 if max_drop > 0 else 2)
+    assert report['within_margin'] == (max_drop > 0)
+    if max_drop < 0:
+        assert set(report['kept_fp32']) == {'backbone.conv1.conv', 'decode_head.conv_seg'}
+    if fmt == 'tflite':  # read in the flatbuffer: the kept layers are the only float convolutions
+        assert float_convolutions(out) == (2 if max_drop < 0 else 0)
+    with open(out.replace(FORMATS[fmt], '.json')) as f:
+        assert json.load(f) == report
+    # int8 weights: a quarter of the float file's size, give or take the float layers and scales
+    assert osp.getsize(out) < 0.4 * osp.getsize(report['fp32_model'])
+    runner = init_onnx_model(seg_data_cfg, out, num_threads=1)
+    inputs = torch.rand(1, 3, *fixed_input_size(seg_data_cfg)) * 2 - 1
+    with torch.no_grad():
+        expected = model(inputs, mode='tensor')
+    # int8 noise, not another network: measured 4-5% of the largest logit with random weights
+    assert relative_difference(expected, runner(inputs, mode='tensor')) < 0.15

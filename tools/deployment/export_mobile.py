@@ -1,0 +1,85 @@
+"""Export an SSDLite or Mobile DeepLabv3 checkpoint for phones: LiteRT (.tflite) or ExecuTorch (.pte).
+
+    python tools/deployment/export_mobile.py CONFIG CHECKPOINT --format {tflite,executorch} --out FILE
+                                             [--shape H W] [--verify]
+                                             [--int8 [--calib-images 100] [--max-drop 1.0] [--num-threads N]]
+
+The network is the one ``tools/deployment/pytorch2onnx.py`` exports (batch norm folded, the config's fixed test size
+unless ``--shape`` says otherwise, NCHW float32 in, the model's raw outputs out), converted by ``litert-torch``
+(``.tflite``) or ``torch.export`` + ExecuTorch's XNNPACK backend (``.pte``); the config's host and class names travel
+inside the file (``mmmnv2/deployment/mobile_export.py``). ``tools/test.py CONFIG FILE`` evaluates it and
+``tools/infer.py CONFIG FILE IMAGES`` draws its predictions, with the config's pre- and post-processing.
+``--verify`` compares the file's outputs with the PyTorch model's on a random input.
+
+``--int8``: int8 through the format's own PT2E quantizer (LiteRT's ``PT2EQuantizer``, ExecuTorch's
+``XNNPACKQuantizer``), calibrated on ``--calib-images`` images of the config's train set, with the accuracy guard of
+``tools/deployment/quantize.py``: fp32 (written as ``<FILE stem>_fp32.<ext>``) and int8 evaluated on the val set in
+the format's runtime; where int8 loses more than ``--max-drop`` points, the first convolution and the predictors are
+kept in float; the report goes beside FILE as ``.json``, and the exit status is 1 if int8 still loses more than the
+margin. Needs ``pip install "mmmnv2[mobile]"``.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import Config
+
+from mmmnv2.deployment import MOBILE_FORMATS, compare_with_pytorch, export_mobile, quantize_model
+from mmmnv2.deployment.quantization import describe_report
+from mmmnv2.utils import fixed_input_size
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Export a detector or segmentor to LiteRT (.tflite) or ExecuTorch '
+                                                 '(.pte)')
+    parser.add_argument('config', help='config file of the model')
+    parser.add_argument('checkpoint', help='checkpoint file (.pth)')
+    parser.add_argument('--format', required=True, choices=tuple(MOBILE_FORMATS),
+                        help='tflite: LiteRT flatbuffer; executorch: ExecuTorch program for XNNPACK')
+    parser.add_argument('--out', required=True, help='file to write (.tflite for tflite, .pte for executorch)')
+    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
+                        help='input height and width (default: the config\'s test size)')
+    parser.add_argument('--verify', action='store_true',
+                        help='compare the file\'s outputs with the PyTorch model\'s on a random input (fp32)')
+    parser.add_argument('--int8', action='store_true',
+                        help='int8 through the format\'s PT2E quantizer, with the accuracy guard of quantize.py')
+    parser.add_argument('--calib-images', type=int, default=100, help='--int8: train images to calibrate on')
+    parser.add_argument('--max-drop', type=float, default=1.0,
+                        help='--int8: most points int8 may lose on the val set before sensitive layers stay float')
+    parser.add_argument('--num-threads', type=int, help='--int8: runtime threads of the evaluations')
+    args = parser.parse_args()
+    if args.int8 and (args.verify or args.shape):
+        parser.error('--int8 exports at the config\'s size and checks the result on the val set; it takes neither '
+                     '--verify nor --shape')
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    shape = tuple(args.shape) if args.shape else fixed_input_size(cfg)
+    if not args.out.endswith(MOBILE_FORMATS[args.format]):
+        sys.exit(f'error: {args.out}: --format {args.format} writes {MOBILE_FORMATS[args.format]} files')
+    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+    if args.int8:
+        report = quantize_model(cfg, args.checkpoint, args.out, calib_images=args.calib_images,
+                                max_drop=args.max_drop, num_threads=args.num_threads)
+        print(describe_report(report))
+        if not report['within_margin']:
+            sys.exit(f'int8 loses {report["drop"]:.2f} points, more than --max-drop {args.max_drop:g}')
+        return
+    try:
+        export_mobile(cfg, args.checkpoint, args.out, args.format, input_size=shape)
+    except (FileNotFoundError, ValueError, ImportError) as error:
+        sys.exit(f'error: {args.out}: {error}')
+    print(f'Wrote {args.out} (1x3x{shape[0]}x{shape[1]} input, {args.format})')
+    if args.verify:
+        if args.shape and tuple(args.shape) != fixed_input_size(cfg):
+            sys.exit('error: --verify runs the config\'s pre-processing; it needs the config\'s input size')
+        print(f'Largest output difference, {args.format} vs PyTorch (relative to the largest output): '
+              f'{compare_with_pytorch(cfg, args.checkpoint, args.out):.2e}')
+
+
+if __name__ == '__main__':
+    main()
