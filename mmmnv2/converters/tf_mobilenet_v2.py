@@ -281,6 +281,7 @@ def convert_tf_file(path: str, config=None, labels: Optional[str] = None) -> Tup
     ``Config``) whose model they must fit. ImageNet classifiers convert to ``MobileNetV2Classifier`` keys at the
     file's width, with TF's 'SAME' padding; ``labels`` (a text file, one class name a line) gives their class names.
     A file with the backbone only (TF-slim's float variables without the classifier's kernel) converts the backbone.
+    A ``config`` given with a file that is not a segmentation model is refused (it could not be honoured).
     Returns ``(state_dict, meta)``; ``meta['dataset_meta']['classes']`` holds the class names where known.
     """
     variables = read_tf_variables(path)
@@ -292,6 +293,10 @@ def convert_tf_file(path: str, config=None, labels: Optional[str] = None) -> Tup
         model, dataset_meta = _build_segmentor(config)
         meta['config'] = config if isinstance(config, str) else None
     else:
+        if config is not None:  # the file decides the model here; a config would be silently ignored
+            raise ConversionError(f'{path}: is {describe_file(variables)}, not a TF DeepLab segmentation model; it '
+                                  f'converts to OpenMMLab\'s classifier keys without a config (drop the config '
+                                  f'{config if isinstance(config, str) else "given"})')
         width = _file_width(variables)
         if width is None:
             raise ConversionError(f'{path}: no MobileNetV2 layer_18 (MobilenetV2/expanded_conv_16/project) in it; '

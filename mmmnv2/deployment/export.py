@@ -17,7 +17,15 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
-from ..utils import config_host, drop_pretrained, fixed_input_size, fuse_conv_bn_layers, init_pytorch_model
+from ..utils import (
+    config_host,
+    drop_pretrained,
+    fixed_input_size,
+    fuse_conv_bn_layers,
+    init_pytorch_model,
+    refuse_overwriting_inputs,
+    replace_when_written,
+)
 from .graph_format import (
     INPUT_NAME,
     META_DATASET_META,
@@ -61,6 +69,7 @@ def export_onnx(config: Union[str, Config], checkpoint: Optional[str], out_file:
     onnx = import_deploy_dependency('onnx')
     import_deploy_dependency('onnxscript')  # torch's ONNX exporter translates through it
     cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
+    refuse_overwriting_inputs(out_file, (checkpoint, cfg.filename), 'ONNX file')
     host = config_host(cfg)
     height, width = input_size or fixed_input_size(cfg)
     model = init_pytorch_model(cfg, checkpoint, 'cpu')
@@ -98,7 +107,8 @@ def export_onnx(config: Union[str, Config], checkpoint: Optional[str], out_file:
         from .postprocess_graph import append_postprocess
         append_postprocess(model_proto, model)
     onnx.checker.check_model(model_proto)
-    onnx.save(model_proto, out_file)
+    with replace_when_written(out_file) as temporary:
+        onnx.save(model_proto, temporary)
     return out_file
 
 
@@ -110,6 +120,7 @@ def add_postprocess(config: Union[str, Config], onnx_file: str, out_file: str) -
     """
     onnx = import_deploy_dependency('onnx')
     cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
+    refuse_overwriting_inputs(out_file, (onnx_file, cfg.filename), 'ONNX file')
     host = config_host(cfg)
     model_proto = onnx.load(onnx_file)
     metadata = {entry.key: entry.value for entry in model_proto.metadata_props}
@@ -123,7 +134,8 @@ def add_postprocess(config: Union[str, Config], onnx_file: str, out_file: str) -
     from .postprocess_graph import append_postprocess
     append_postprocess(model_proto, model)
     onnx.checker.check_model(model_proto)
-    onnx.save(model_proto, out_file)
+    with replace_when_written(out_file) as temporary:
+        onnx.save(model_proto, temporary)
     return out_file
 
 

@@ -37,7 +37,7 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import DATASETS, init_default_scope
 
-from ..utils import config_host
+from ..utils import config_host, refuse_overwriting_inputs, replace_when_written
 from .graph_format import INPUT_NAME, import_deploy_dependency
 from .runner import init_onnx_model, onnx_model_cfg
 from .sessions import check_backend, check_num_threads
@@ -202,14 +202,15 @@ def quantize_model(config: Union[str, Config], model_file: str, out_file: str, b
     cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
     host = config_host(cfg)
     stem = out_file[:-len('.onnx')]
+    exported = not model_file.lower().endswith('.onnx')
+    refuse_overwriting_inputs([out_file, f'{stem}.json'] + ([f'{stem}_fp32.onnx'] if exported else []),
+                              (model_file, cfg.filename), 'output (int8 model, report or exported fp32 model)')
     os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
-    if model_file.lower().endswith('.onnx'):
-        fp32_file = model_file
-    else:
+    if exported:
         from .export import export_onnx
         fp32_file = export_onnx(cfg, model_file, f'{stem}_fp32.onnx')
-    if osp.abspath(fp32_file) == osp.abspath(out_file):
-        raise ValueError(f'out_file {out_file} would overwrite the fp32 model')
+    else:
+        fp32_file = model_file
     inputs = calibration_inputs(cfg, fp32_file, calib_images)
     quantize = QUANTIZERS[backend]
 
@@ -218,7 +219,8 @@ def quantize_model(config: Union[str, Config], model_file: str, out_file: str, b
         fp32 = round(evaluate(cfg, fp32_file, backend, num_threads, osp.join(logs, 'fp32')), 4)
         attempts = []
         for exclude in ({}, sensitive_layers(fp32_file)):
-            quantize(fp32_file, out_file, inputs, list(exclude))
+            with replace_when_written(out_file) as temporary:
+                quantize(fp32_file, temporary, inputs, list(exclude))
             int8 = evaluate(cfg, out_file, backend, num_threads, osp.join(logs, f'int8_{len(attempts)}'))
             attempts.append(dict(int8=round(int8, 4), drop=round(fp32 - int8, 4), kept_fp32=exclude))
             if attempts[-1]['drop'] <= max_drop:
@@ -229,6 +231,6 @@ def quantize_model(config: Union[str, Config], model_file: str, out_file: str, b
         calibration=dict(split='train', images=len(inputs)), max_drop=max_drop, fp32=fp32,
         int8=attempts[-1]['int8'], drop=attempts[-1]['drop'], kept_fp32=attempts[-1]['kept_fp32'],
         within_margin=attempts[-1]['drop'] <= max_drop, attempts=attempts)
-    with open(f'{stem}.json', 'w') as f:
+    with replace_when_written(f'{stem}.json') as temporary, open(temporary, 'w') as f:
         json.dump(report, f, indent=1)
     return report
