@@ -1,7 +1,10 @@
 """The format of an exported file, which the exporter writes and the runners read: the graph's input and output names,
-its metadata keys; and the comparison of a file's outputs with the PyTorch model's."""
+its metadata keys, what a file must be before a runtime opens it; and the comparison of a file's outputs with the
+PyTorch model's."""
+import json
+import os.path as osp
 from types import ModuleType
-from typing import List, Sequence, Tuple, Union
+from typing import Any, Dict, List, Sequence, Tuple, Union
 
 import torch
 
@@ -16,6 +19,47 @@ META_HOST = 'mmmnv2_host'
 META_DATASET_META = 'mmmnv2_dataset_meta'
 # The post-processing in the graph (``export_onnx(..., postprocess=True)``): JSON of its settings; absent: network only.
 META_POSTPROCESS = 'mmmnv2_postprocess'
+# Operator domains of the files the exporter and the quantizers write: ONNX's own, and onnxruntime's contrib
+# operators its quantizer may use. Anything else is a custom operator that would need a library loaded to run.
+KNOWN_DOMAINS = ('', 'ai.onnx', 'ai.onnx.ml', 'com.microsoft')
+
+
+def check_onnx_file(onnx_file: str) -> Dict[str, str]:
+    """Read ``onnx_file``'s graph (not its external data) and return its metadata; raise ValueError naming the file
+    if it is not an ONNX model, reads external data from outside its folder or from a file that is not there, or
+    uses operators of a custom domain."""
+    onnx = import_deploy_dependency('onnx')
+    try:
+        model = onnx.load(onnx_file, load_external_data=False)
+    except Exception as error:  # protobuf's DecodeError and friends
+        raise ValueError(f'{onnx_file}: not an ONNX model ({str(error).strip() or type(error).__name__})') from None
+    folder = osp.realpath(osp.dirname(osp.abspath(onnx_file)))
+    for tensor in model.graph.initializer:
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        location = {entry.key: entry.value for entry in tensor.external_data}.get('location', '')
+        data_file = osp.realpath(osp.join(folder, location))
+        if osp.isabs(location) or osp.commonpath([folder, data_file]) != folder:
+            raise ValueError(f'{onnx_file}: its tensor {tensor.name} reads external data from {location}, outside '
+                             f'the model\'s folder; refused')
+        if not osp.isfile(data_file):
+            raise ValueError(f'{onnx_file}: the external data file {location} of its tensor {tensor.name} is missing')
+    custom = sorted({opset.domain for opset in model.opset_import} - set(KNOWN_DOMAINS))
+    if custom:
+        raise ValueError(f'{onnx_file}: uses operators of the custom domain(s) {", ".join(custom)}, which no '
+                         f'exported or quantized model of ours has; refused')
+    return {entry.key: entry.value for entry in model.metadata_props}
+
+
+def metadata_json(onnx_file: str, metadata: Dict[str, str], key: str, default: Any = None) -> Any:
+    """The JSON value of ``metadata[key]`` (``default`` if absent); ValueError naming the file and the key if it is
+    not JSON."""
+    if key not in metadata:
+        return default
+    try:
+        return json.loads(metadata[key])
+    except json.JSONDecodeError as error:
+        raise ValueError(f'{onnx_file}: its metadata {key} is not JSON ({error})') from None
 
 
 def output_names(outputs: NetworkOutputs) -> Tuple[str, ...]:

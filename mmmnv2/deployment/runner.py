@@ -1,7 +1,6 @@
 """The ONNX runners' shared part: an onnxruntime or OpenVINO session behind an MMEngine model (``ONNXRunner``), and
 how a config's model is swapped for a runner (``onnx_model_cfg``, ``init_onnx_model``)."""
 import copy
-import json
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -11,8 +10,8 @@ from mmengine.config import Config, ConfigDict
 from mmengine.model import BaseModel
 from mmengine.registry import MODELS, init_default_scope
 
-from ..utils import config_dataset_meta, config_host, drop_pretrained, fixed_input_size
-from .graph_format import META_DATASET_META, META_HOST, META_POSTPROCESS
+from ..utils import config_host, drop_pretrained, fixed_input_size, model_dataset_meta
+from .graph_format import META_DATASET_META, META_HOST, META_POSTPROCESS, metadata_json
 from .sessions import open_session
 
 ForwardResults = Union[List, Tuple[torch.Tensor, ...], torch.Tensor]
@@ -42,10 +41,11 @@ class ONNXRunner(BaseModel):
         if self.metadata.get(META_HOST, host) != host:
             raise ValueError(f'{onnx_file} was exported from a {self.metadata[META_HOST]} model, but the config is '
                              f'{host}')
-        self.file_dataset_meta: Dict = json.loads(self.metadata.get(META_DATASET_META, '{}'))
+        self.file_dataset_meta: Dict = metadata_json(onnx_file, self.metadata, META_DATASET_META, {})
+        if not isinstance(self.file_dataset_meta, dict):
+            raise ValueError(f'{onnx_file}: its metadata {META_DATASET_META} is not a JSON object')
         # The post-processing in the graph (export_onnx(..., postprocess=True)); None: the graph is the network only.
-        self.postprocess: Optional[Dict] = (json.loads(self.metadata[META_POSTPROCESS])
-                                            if META_POSTPROCESS in self.metadata else None)
+        self.postprocess: Optional[Dict] = metadata_json(onnx_file, self.metadata, META_POSTPROCESS)
         shape = self.session.input_shape  # [batch, 3, height, width]; None where dynamic
         self.input_size = (int(input_size[0]), int(input_size[1]))
         if tuple(shape[2:]) != self.input_size:
@@ -129,10 +129,11 @@ def onnx_model_cfg(cfg: Config, onnx_file: str, num_threads: Optional[int] = Non
 def init_onnx_model(config: Union[str, Config], model_file: str, num_threads: Optional[int] = None,
                     backend: str = 'onnxruntime') -> BaseModel:
     """The runner for the ONNX file ``model_file`` in ``backend`` ('onnxruntime' or 'openvino') with ``num_threads``
-    threads and the config's processing, with ``.cfg`` and ``.dataset_meta`` set."""
+    threads and the config's processing, with ``.cfg`` and ``.dataset_meta`` set (the file's class names, which must
+    be as many as the config's; a warning prints both lists where they differ)."""
     cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
     init_default_scope(config_host(cfg).scope)
     model = MODELS.build(onnx_model_cfg(cfg, model_file, num_threads, backend))
     model.cfg = cfg
-    model.dataset_meta = model.file_dataset_meta or config_dataset_meta(cfg)
+    model.dataset_meta = model_dataset_meta(cfg, model_file, model.file_dataset_meta)
     return model.eval()

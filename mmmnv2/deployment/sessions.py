@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Union
 
 import numpy as np
 
-from .graph_format import INPUT_NAME, import_deploy_dependency
+from .graph_format import INPUT_NAME, check_onnx_file, import_deploy_dependency
 
 BACKENDS = ('onnxruntime', 'openvino')
 Dim = Optional[int]  # None: a dynamic dimension
@@ -96,7 +96,17 @@ class OpenVINOSession(BackendSession):
 
 
 def open_session(onnx_file: str, backend: str = 'onnxruntime', num_threads: Optional[int] = None) -> BackendSession:
-    """``onnx_file`` compiled in ``backend`` ('onnxruntime' or 'openvino') with ``num_threads`` threads."""
+    """``onnx_file`` compiled in ``backend`` ('onnxruntime' or 'openvino') with ``num_threads`` threads.
+
+    A file ``graph_format.check_onnx_file`` refuses, or one the runtime cannot load, raises ValueError naming it.
+    """
     check_num_threads(num_threads)
     session_class = {'onnxruntime': OnnxRuntimeSession, 'openvino': OpenVINOSession}[check_backend(backend)]
-    return session_class(onnx_file, num_threads)
+    check_onnx_file(onnx_file)  # before a runtime reads it: external data, custom operators
+    try:
+        return session_class(onnx_file, num_threads)
+    except ImportError:  # the runtime is not installed: its own message says which extra to install
+        raise
+    except Exception as error:  # each runtime raises its own error types for a file it cannot load
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f'{onnx_file}: {backend} cannot load it ({reason})') from error

@@ -8,6 +8,7 @@ refuses, before any work, an output path that is one of the run's inputs (the sa
 through links).
 """
 import contextlib
+import errno
 import os
 import os.path as osp
 import tempfile
@@ -64,6 +65,8 @@ def replace_when_written(path: str) -> Iterator[str]:
     temporary file was not written.
     """
     folder = osp.dirname(osp.abspath(path))
+    if osp.exists(folder) and not osp.isdir(folder):  # makedirs would only say 'File exists'
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), folder)
     os.makedirs(folder, exist_ok=True)
     name = osp.basename(path)
     descriptor, temporary = tempfile.mkstemp(prefix=f'.{name}.', suffix=f'.partial{osp.splitext(name)[1]}',

@@ -136,3 +136,13 @@ def test_tf_checkpoint_reader_logic_with_a_stand_in_for_tensorflow(shared_data, 
     assert state.keys() == npy_state.keys()
     assert all(torch.equal(state[key], npy_state[key]) for key in state)
 
+
+
+def test_config_given_with_a_classifier_is_refused(shared_data, tf_to_openmmlab, tmp_path):
+    """The file decides the model of a classifier: a --config cannot be honoured, and is not silently ignored."""
+    source, out = shared_data / 'tf_slim_mobilenet_v2_1.0_224', tmp_path / 'out.pth'
+    with pytest.raises(SystemExit) as stop:
+        tf_to_openmmlab.main([str(source), str(out), '--config', str(DM05_CONFIG)])
+    message = str(stop.value.code)
+    assert message.startswith(f'error: {source}: is ') and 'not a TF DeepLab segmentation model' in message
+    assert str(DM05_CONFIG) in message and not out.exists()
