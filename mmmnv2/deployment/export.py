@@ -30,9 +30,13 @@ from .graph_format import (
     INPUT_NAME,
     META_DATASET_META,
     META_HOST,
+    META_MODEL_SETTINGS,
     META_POSTPROCESS,
+    check_model_settings,
     flatten_outputs,
     import_deploy_dependency,
+    metadata_json,
+    model_settings,
     output_names,
 )
 
@@ -97,7 +101,8 @@ def export_onnx(config: Union[str, Config], checkpoint: Optional[str], out_file:
                 if dim.dim_param == symbol:
                     dim.dim_param = 'batch'
     del model_proto.metadata_props[:]
-    for key, value in ((META_HOST, host.scope), (META_DATASET_META, json.dumps(dataset_meta, default=list))):
+    for key, value in ((META_HOST, host.scope), (META_DATASET_META, json.dumps(dataset_meta, default=list)),
+                       (META_MODEL_SETTINGS, json.dumps(model_settings(cfg.model)))):
         entry = model_proto.metadata_props.add()
         entry.key, entry.value = key, value
     left = sorted({node.op_type for node in model_proto.graph.node} & {'BatchNormalization'})
@@ -129,6 +134,8 @@ def add_postprocess(config: Union[str, Config], onnx_file: str, out_file: str) -
                          f'{metadata.get(META_HOST)})')
     if META_POSTPROCESS in metadata:
         raise ValueError(f'{onnx_file} already ends with its post-processing')
+    if META_MODEL_SETTINGS in metadata:  # the graph's outputs must be those the config's anchors and coder decode
+        check_model_settings(onnx_file, metadata_json(onnx_file, metadata, META_MODEL_SETTINGS), cfg.model)
     drop_pretrained(cfg.model)
     model = init_pytorch_model(cfg, None, 'cpu')  # only the heads' settings, anchors and box coder are used
     from .postprocess_graph import append_postprocess

@@ -19,6 +19,13 @@ META_HOST = 'mmmnv2_host'
 META_DATASET_META = 'mmmnv2_dataset_meta'
 # The post-processing in the graph (``export_onnx(..., postprocess=True)``): JSON of its settings; absent: network only.
 META_POSTPROCESS = 'mmmnv2_postprocess'
+# The settings of the config's model an exported file was made with and is only right with (JSON): the anchors and
+# the box coder its box outputs are relative to, the class count, the input normalisation it was trained with, the
+# segmentation head's resizing. The runners compare them with the config's; files without them are not checked.
+META_MODEL_SETTINGS = 'mmmnv2_model_settings'
+MODEL_SETTINGS = ('bbox_head.anchor_generator', 'bbox_head.bbox_coder', 'bbox_head.num_classes',
+                  'decode_head.num_classes', 'decode_head.align_corners', 'data_preprocessor.mean',
+                  'data_preprocessor.std', 'data_preprocessor.bgr_to_rgb', 'data_preprocessor.rgb_to_bgr')
 # Operator domains of the files the exporter and the quantizers write: ONNX's own, and onnxruntime's contrib
 # operators its quantizer may use. Anything else is a custom operator that would need a library loaded to run.
 KNOWN_DOMAINS = ('', 'ai.onnx', 'ai.onnx.ml', 'com.microsoft')
@@ -89,3 +96,35 @@ def relative_difference(expected: NetworkOutputs, actual: NetworkOutputs) -> flo
     pairs = list(zip(flatten_outputs(expected), flatten_outputs(actual), strict=True))
     scale = max(float(e.abs().max()) for e, _ in pairs)
     return max(float((e - a).abs().max()) for e, a in pairs) / max(scale, float(torch.finfo(torch.float32).tiny))
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON gives it back (tuples as lists), registry types without their scope ('mmdet.X' -> 'X')."""
+    value = json.loads(json.dumps(value, default=list))
+    if isinstance(value, dict) and isinstance(value.get('type'), str):
+        value['type'] = value['type'].rsplit('.', 1)[-1]
+    return value
+
+
+def model_settings(model_cfg: Dict) -> Dict[str, Any]:
+    """The ``MODEL_SETTINGS`` the model config ``model_cfg`` sets, by their dotted key."""
+    settings = {}
+    for key in MODEL_SETTINGS:
+        value: Any = model_cfg
+        for part in key.split('.'):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is not None:
+            settings[key] = _plain(value)
+    return settings
+
+
+def check_model_settings(onnx_file: str, found: Dict[str, Any], model_cfg: Dict) -> None:
+    """Raise ValueError naming the file and each key whose setting in the file (``found``) is not the config's."""
+    expected = model_settings(model_cfg)
+    differing = [key for key in MODEL_SETTINGS if (key in found or key in expected)
+                 and found.get(key) != expected.get(key)]
+    if differing:
+        described = '; '.join(f'{key}: {found.get(key)!r} in the file, {expected.get(key)!r} in the config'
+                              for key in differing)
+        raise ValueError(f'{onnx_file}: was exported with other model settings than the config\'s ({described}); '
+                         f'export it again with this config, or use the config it was exported from')

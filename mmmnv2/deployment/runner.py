@@ -11,7 +11,14 @@ from mmengine.model import BaseModel
 from mmengine.registry import MODELS, init_default_scope
 
 from ..utils import config_host, drop_pretrained, fixed_input_size, model_dataset_meta
-from .graph_format import META_DATASET_META, META_HOST, META_POSTPROCESS, metadata_json
+from .graph_format import (
+    META_DATASET_META,
+    META_HOST,
+    META_MODEL_SETTINGS,
+    META_POSTPROCESS,
+    check_model_settings,
+    metadata_json,
+)
 from .sessions import open_session
 
 ForwardResults = Union[List, Tuple[torch.Tensor, ...], torch.Tensor]
@@ -23,7 +30,9 @@ class ONNXRunner(BaseModel):
     Args:
         onnx_file: the file ``export_onnx`` wrote.
         model: the config's ``model`` dict. It is built (without weights) for its post-processing only.
-        input_size: (height, width) the config feeds the network; an ONNX file made for another size is refused.
+        input_size: (height, width) the config feeds the network; an ONNX file made for another size is refused, and
+            so is one whose recorded model settings (``graph_format.MODEL_SETTINGS``: anchors, box coder, classes,
+            normalisation) differ from ``model``'s, naming the key.
         host: 'mmdet' or 'mmseg'; an ONNX file exported from the other host is refused.
         num_threads: the runtime's threads (None: its default, one per core).
         backend: 'onnxruntime' or 'openvino' (``sessions.open_session``); both run the same file.
@@ -44,6 +53,8 @@ class ONNXRunner(BaseModel):
         self.file_dataset_meta: Dict = metadata_json(onnx_file, self.metadata, META_DATASET_META, {})
         if not isinstance(self.file_dataset_meta, dict):
             raise ValueError(f'{onnx_file}: its metadata {META_DATASET_META} is not a JSON object')
+        if META_MODEL_SETTINGS in self.metadata:  # anchors, box coder, classes, normalisation
+            check_model_settings(onnx_file, metadata_json(onnx_file, self.metadata, META_MODEL_SETTINGS), model)
         # The post-processing in the graph (export_onnx(..., postprocess=True)); None: the graph is the network only.
         self.postprocess: Optional[Dict] = metadata_json(onnx_file, self.metadata, META_POSTPROCESS)
         shape = self.session.input_shape  # [batch, 3, height, width]; None where dynamic

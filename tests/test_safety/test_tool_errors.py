@@ -144,3 +144,28 @@ def test_different_class_names_are_warned_with_both_lists(tmp_path, files):
                           {META_DATASET_META: json.dumps({'classes': ['disc', 'box', 'wedge']}), META_HOST: None})
     with pytest.warns(UserWarning, match=r"file:   \['disc', 'box', 'wedge'\]"):
         init_model(DET_CONFIG, renamed)
+
+
+@pytest.mark.parametrize('option, key', [
+    ('model.bbox_head.anchor_generator.min_scale=0.1', 'bbox_head.anchor_generator'),
+    ('model.bbox_head.bbox_coder.target_stds=[0.1,0.1,0.1,0.1]', 'bbox_head.bbox_coder'),
+    ('model.data_preprocessor.mean=[0,0,0]', 'data_preprocessor.mean'),
+])
+def test_onnx_file_with_other_model_settings_is_refused(monkeypatch, tmp_path, files, option, key):
+    """Anchors, box coder and normalisation are not in the network graph: a file run with a config that changes
+    them would give wrong boxes. The settings it was exported with are in its metadata and compared."""
+    message = error_line(monkeypatch, 'test.py', [DET_CONFIG, files[1], '--work-dir', str(tmp_path),
+                                                  '--cfg-options', option])
+    assert message.startswith(f'error: {files[1]}: was exported with other model settings than the config\'s')
+    assert f'{key}: ' in message and message.count(' in the file, ') == 1
+
+
+def test_postprocess_cannot_be_added_with_other_anchors(tmp_path, files):
+    from mmengine.config import Config
+
+    from mmmnv2.deployment import add_postprocess
+    cfg = Config.fromfile(DET_CONFIG)
+    cfg.model.bbox_head.anchor_generator.min_scale = 0.1
+    with pytest.raises(ValueError, match='bbox_head.anchor_generator: .* in the file, .*0.1'):
+        add_postprocess(cfg, files[1], str(tmp_path / 'post.onnx'))
+    assert not (tmp_path / 'post.onnx').exists()
