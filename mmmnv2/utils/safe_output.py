@@ -88,5 +88,5 @@ def write_image(image: np.ndarray, path: str) -> None:
     """``mmcv.imwrite`` through ``replace_when_written``; raise OSError naming ``path`` when the image is not
     written (encoding failed, full disk, no permission)."""
     with replace_when_written(path) as temporary:
-        if not mmcv.imwrite(image, temporary, auto_mkdir=False):
+        if not mmcv.imwrite(image, temporary):
             raise OSError(f'{path}: the image could not be encoded or written')
