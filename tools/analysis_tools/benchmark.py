@@ -41,7 +41,7 @@ from benchmark_reports import markdown_report, markdown_table, replace_readme_ta
 
 from mmmnv2.analysis import BenchmarkSettings, DeploySettings, run_benchmark, run_deploy_benchmark
 from mmmnv2.analysis.deploy_suite import BENCHMARKED_MODELS, PEERS, RUNTIMES
-from mmmnv2.utils import add_debug_argument, one_line_errors
+from mmmnv2.utils import add_debug_argument, one_line_errors, replace_when_written
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # Google's released files and the real photos, where a checkout keeps them: beside it, in shared/data
@@ -160,7 +160,7 @@ def benchmark(args: argparse.Namespace) -> None:
     results = run_benchmark(args.config, args.peer, settings)
     print(markdown_table(results))
     if args.out:
-        with open(args.out, 'w') as f:
+        with replace_when_written(args.out) as temporary, open(temporary, 'w') as f:
             json.dump(results, f, indent=2)
 
 
