@@ -18,6 +18,7 @@ from typing import Callable, Dict, List, Tuple
 import host_memo
 import pytest
 import torch
+from reference_data import SHARED_DATA, require_folder
 from torch.nn.modules.batchnorm import _BatchNorm
 from toy_runs import (
     DET_CONFIG,
@@ -303,3 +304,9 @@ def det_tool_runs(trained_detector, background_toy_runs) -> Dict[str, ToolRun]:
 def seg_tool_runs(trained_segmentor, background_toy_runs) -> Dict[str, ToolRun]:
     """The tool runs on the trained toy Mobile DeepLabv3, by name (``toy_runs.toy_tool_invocations``)."""
     return background_toy_runs.tool_runs('seg')
+
+
+@pytest.fixture(scope='session')
+def shared_data() -> Path:
+    """``../shared/data`` beside the checkout: Google's released models, real photos, real COCO images."""
+    return require_folder(SHARED_DATA, "Google's released models, real photos")

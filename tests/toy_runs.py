@@ -287,9 +287,9 @@ def toy_tool_invocations(task: str, checkpoint: str, options: list, work_dir: st
     export with the post-processing in the graph ('export_postprocessed') and ``tools/test.py`` on that file in both
     runtimes ('postprocessed_onnxruntime', 'postprocessed_openvino'), ``tools/test.py`` on the checkpoint ('test').
     Detection: ``--out predictions.pkl --show-dir pictures`` on 'test', MMDetection's own test tool ('host_test'),
-    the onnxruntime int8 quantization ('int8_onnxruntime', fallback forced) and ``tools/test.py`` on its file
-    ('int8_test'). Segmentation: ``--out label_maps`` on 'test', ``--tta`` ('tta'), the OpenVINO (NNCF) int8
-    quantization ('int8_openvino', fallback forced).
+    the onnxruntime int8 quantization ('int8_onnxruntime', fallback forced; 'int8_default', default --max-drop) and
+    ``tools/test.py`` on the first one's file ('int8_test'). Segmentation: ``--out label_maps`` on 'test', ``--tta``
+    ('tta'), the OpenVINO (NNCF) int8 quantization ('int8_openvino', fallback forced).
 
     ``options`` point the config at the data (``--cfg-options``), ``int8_options`` (default: ``options``) the int8
     runs. Each test run's work dir is ``<work_dir>/<name>`` (``work_dir_of``); the ONNX file is
@@ -309,7 +309,8 @@ def toy_tool_invocations(task: str, checkpoint: str, options: list, work_dir: st
                                         '--num-threads', '1'] for backend in ('onnxruntime', 'openvino')},
     }
     if task == 'det':
-        int8 = {'int8_onnxruntime': 'onnxruntime'}
+        # 'int8_onnxruntime' with the fallback forced; 'int8_default' as a user runs it (default --max-drop)
+        int8 = {'int8_onnxruntime': 'onnxruntime', 'int8_default': 'onnxruntime'}
         tests.update(test=['tools/test.py', config, checkpoint, '--out',
                            osp.join(work_dir, 'test', 'predictions.pkl'), '--show-dir', 'pictures'],
                      host_test=[host_tool('mmdet', 'test'), config, checkpoint],
@@ -324,7 +325,8 @@ def toy_tool_invocations(task: str, checkpoint: str, options: list, work_dir: st
                  *(int8_options if name.startswith('int8') else options)]
     quantizations = {
         name: ['tools/deployment/quantize.py', config, onnx_file, '--out', osp.join(work_dir, f'{name}.onnx'),
-               '--backend', backend, '--calib-images', str(CALIB_IMAGES), '--max-drop', FORCE_FALLBACK,
+               '--backend', backend, '--calib-images', str(CALIB_IMAGES),
+               *([] if name == 'int8_default' else ['--max-drop', FORCE_FALLBACK]),
                '--num-threads', '1', '--cfg-options', *int8_options] for name, backend in int8.items()}
     exports = {'export': ['tools/deployment/pytorch2onnx.py', config, checkpoint, '--output-file', onnx_file,
                           '--dynamic-batch'],

@@ -16,7 +16,6 @@ starting Python with torch and the hosts costs several seconds a run, more than 
 test checks its own runs' exit status and output.
 """
 import glob
-import os
 import os.path as osp
 import re
 import shutil
@@ -24,6 +23,7 @@ import shutil
 import pytest
 import torch
 from mmengine.config import Config
+from reference_data import COCO_MINI, require_folder
 from toy_runs import REPO, host_tool, run_tools_in_one_process
 
 from mmmnv2.datasets import data_root_options, generate_detection, generate_segmentation
@@ -31,7 +31,6 @@ from mmmnv2.datasets.data_root_options import LOADERS, dataset_keys
 
 CONFIGS = sorted(p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'), recursive=True)
                  if '_base_' not in p)
-COCO_MINI = osp.join(osp.dirname(REPO), 'shared', 'data', 'coco_mini_val2017')
 # Normalisation each weights source was trained with (RGB): OpenMMLab's, torchvision's and timm's ImageNet
 # MobileNetV2s use ImageNet mean/std; TF-slim's and the TF model zoo's map pixels to [-1, 1].
 IMAGENET = ([123.675, 116.28, 103.53], [58.395, 57.12, 57.375])
@@ -61,11 +60,7 @@ def local_imagenet_checkpoint(tmp_path_factory) -> str:
 
 @pytest.fixture(scope='module')
 def coco_mini() -> str:
-    if not osp.isdir(COCO_MINI):
-        if os.environ.get('CI') == 'true':
-            pytest.fail(f'{COCO_MINI} is missing')
-        pytest.skip(f'real COCO images not found: {COCO_MINI} (../shared/data/coco_mini_val2017)')
-    return COCO_MINI
+    return str(require_folder(COCO_MINI, '79 real COCO val2017 images with their official annotations'))
 
 
 @pytest.fixture(scope='module')

@@ -125,7 +125,7 @@ def test_ssdlite_tf_recipe(ssd_tf):
     assert (miner.num_hard_examples, miner.iou_threshold, miner.loss_type, miner.max_negatives_per_positive,
             miner.min_negatives_per_image) == (3000, 0.99, 'classification', 3, 3)
     # predictor convs: truncated normal, stddev 0.03, cut at 2 standard deviations
-    weights = torch.cat([m.weight.flatten() for m in head.modules() if isinstance(m, nn.Conv2d)])
+    weights = torch.cat([m.weight.detach().flatten() for m in head.modules() if isinstance(m, nn.Conv2d)])
     assert float(weights.abs().max()) <= 0.06 and float(weights.std()) == pytest.approx(0.03 * 0.88, rel=0.05)
     optimizer = build_optim_wrapper(model, cfg.optim_wrapper).optimizer
     assert isinstance(optimizer, RMSpropTF)

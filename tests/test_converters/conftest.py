@@ -1,20 +1,10 @@
-"""Fixtures of the tests against Google's released models: the reference data folder and the converter tool."""
+"""Fixture of the tests against Google's released models: the converter tool (the reference data folder is the
+suite's ``shared_data`` fixture)."""
 import importlib.util
-import os
-from pathlib import Path
 from types import ModuleType
 
 import pytest
-from google_models import ROOT, SHARED_DATA
-
-
-@pytest.fixture(scope='session')
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        if os.environ.get('CI') == 'true':
-            pytest.fail(f'reference data folder {SHARED_DATA} is missing; CI needs it')
-        pytest.skip(f'reference data folder {SHARED_DATA} (Google\'s released models, real photos) is not present')
-    return SHARED_DATA
+from google_models import ROOT
 
 
 @pytest.fixture(scope='session')

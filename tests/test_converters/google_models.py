@@ -1,30 +1,19 @@
 """Google's released MobileNetV2 files and real photos, read from ``../shared/data`` beside the repository.
 
-Without that folder the tests that need it skip, naming it; with ``CI=true`` they fail instead. The reference
-runtimes (``ai-edge-litert``, ``keras``) come with the ``tests`` extra.
+The folder comes in through the ``shared_data`` fixture and the reference runtimes (``ai-edge-litert``, ``keras``,
+the ``tests`` extra) through ``reference_data.require``: both fail in CI when missing, and skip elsewhere.
 """
-import importlib
-import os
 import re
 from pathlib import Path
-from types import ModuleType
 
 import mmcv
 import numpy as np
-import pytest
+from reference_data import require
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED_DATA = ROOT.parent / 'shared' / 'data'
 PHOTOS = ('bird_segmentation.bmp', 'bird.bmp', 'cat.bmp', 'grace_hopper.bmp')
 DM05_CONFIG = ROOT / 'configs/mobile_deeplabv3/mobile-deeplabv3_mobilenetv2-dm0.5-os8_tf-weights_voc12-257x257.py'
 OS16_CONFIG = ROOT / 'configs/mobile_deeplabv3/mobile-deeplabv3_mobilenetv2-os16_tf-weights_voc12-513x513.py'
-
-
-def require(module: str) -> ModuleType:
-    """Import a test dependency; outside CI a missing one skips the test."""
-    if os.environ.get('CI') == 'true':
-        return importlib.import_module(module)
-    return pytest.importorskip(module, reason=f'{module} (the "tests" extra) is not installed')
 
 
 def resized_photos(shared_data: Path, out_dir: Path, size: int) -> list:

@@ -10,7 +10,8 @@ import os
 
 import numpy as np
 import torch
-from google_models import PHOTOS, require, resized_photos, rgb, run_litert
+from google_models import PHOTOS, resized_photos, rgb, run_litert
+from reference_data import require
 
 from mmmnv2.converters import MobileNetV2Classifier
 

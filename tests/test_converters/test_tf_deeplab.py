@@ -16,7 +16,8 @@ import mmcv
 import numpy as np
 import pytest
 import torch
-from google_models import DM05_CONFIG, OS16_CONFIG, PHOTOS, ROOT, require, resized_photos, rgb, run_litert
+from google_models import DM05_CONFIG, OS16_CONFIG, PHOTOS, ROOT, resized_photos, rgb, run_litert
+from reference_data import require
 
 from mmmnv2.apis import inference, init_model
 

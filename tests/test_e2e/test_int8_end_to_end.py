@@ -3,8 +3,9 @@
 fallback (sensitive layers kept in float) taken and checked against the graph.
 
 The detector (onnxruntime) and the segmentor (OpenVINO) go through ``tools/deployment/quantize.py`` in the session's
-tool runs on the trained toys (``toy_runs.toy_tool_invocations``); the detector's int8 file is scored again by
-``tools/test.py``, independently of the quantization tool's own evaluation. The two other task/backend pairs run
+tool runs on the trained toys (``toy_runs.toy_tool_invocations``), the detector also with the default margin (the
+success path: exit 0); the detector's int8 file is scored again by ``tools/test.py``, independently of the
+quantization tool's own evaluation. The two other task/backend pairs run
 ``quantize_model`` here and are ``slow``: ``python -m pytest tests/test_e2e/test_int8_end_to_end.py -m slow``.
 """
 import json
@@ -114,6 +115,19 @@ def test_detector_int8_onnxruntime_through_the_tool(det_tool_runs):
     tested = det_tool_runs['int8_test']
     assert tested.args[2] == int8_file(run)
     assert reported(METRIC['det'], tested.check()) * 100 == pytest.approx(report['int8'], abs=1e-6)
+
+
+def test_detector_int8_within_the_default_margin_exits_0_after_one_attempt(det_tool_runs):
+    """The command line as a user runs it (default ``--max-drop`` 1.0): the forced run above measured the fully
+    quantized model's drop within a point, so the guard keeps it at the first attempt and the tool succeeds."""
+    forced, run = det_tool_runs['int8_onnxruntime'], det_tool_runs['int8_default']
+    assert '--max-drop' not in run.args and run.returncode == 0, run.output[-3000:]
+    report = quantization_report(run)
+    assert quantization_report(forced)['attempts'][0]['drop'] <= MAX_DROP  # the premise, measured on the same model
+    assert report['within_margin'] and report['max_drop'] == MAX_DROP, report
+    assert len(report['attempts']) == 1 and report['kept_fp32'] == {}, report
+    int8 = quantized_convs(int8_file(run))
+    assert int8 and all(int8.values())  # every convolution with int8 weights
 
 
 def test_segmentor_int8_openvino_through_the_tool(seg_tool_runs):

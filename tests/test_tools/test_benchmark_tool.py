@@ -7,7 +7,6 @@ Timings are not checked (the machine is shared); the runs use the fewest repeats
 import copy
 import importlib.util
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 import torch
+from reference_data import require
 from torch.nn.modules.batchnorm import _BatchNorm
 from toy_runs import REPO
 
@@ -135,16 +135,6 @@ DEPLOY_FAST = ['--threads', '1', '--warmup', '0', '--repeats', '1', '--min-repea
                '--calibration-photos', '2', '--agreement-photos', '2']
 
 
-def shared_data_root() -> Path:
-    """Google's files and the real photos beside the checkout; CI must have them, elsewhere the test skips."""
-    root = Path(REPO).parent / 'shared' / 'data'
-    if not root.is_dir():
-        if os.environ.get('CI') == 'true':
-            pytest.fail(f'reference data folder {root} is missing; CI needs it')
-        pytest.skip(f'reference data folder {root} (Google\'s released models, real photos) is not present')
-    return root
-
-
 def onnx_conv_macs(onnx_file: str) -> int:
     """Multiply-adds of the ONNX graph's convolutions and matrix products, from its inferred shapes: an independent
     count of what ``count_macs`` counts on the PyTorch model (BN is folded into the convolutions in the file)."""
@@ -176,8 +166,8 @@ def markdown_cells(markdown: str) -> dict:
     return cells
 
 
-def test_deploy_suite_measures_every_runtime_and_writes_its_reports(tmp_path):
-    data_root = shared_data_root()
+def test_deploy_suite_measures_every_runtime_and_writes_its_reports(tmp_path, shared_data):
+    data_root = shared_data
     out_dir = tmp_path / 'deploy'
     result = subprocess.run([sys.executable, 'tools/analysis_tools/benchmark.py', '--suite', 'deploy', '--out-dir',
                              str(out_dir), '--models', 'google_dm05', '--data-root', str(data_root), *DEPLOY_FAST],
@@ -267,9 +257,9 @@ class ConstantSegmentor:
         return [SegDataSample(pred_sem_seg=PixelData(data=torch.zeros(1, height, width, dtype=torch.int64)))]
 
 
-def test_label_agreement_counts_the_pixels_litert_labels_alike():
-    data_root = shared_data_root()
-    pytest.importorskip('ai_edge_litert', reason='ai-edge-litert (the "benchmark" extra) is not installed')
+def test_label_agreement_counts_the_pixels_litert_labels_alike(shared_data):
+    data_root = shared_data
+    require('ai_edge_litert')
     from mmmnv2.analysis.deploy_benchmark import CORAL_PHOTOS
     from mmmnv2.analysis.litert_reference import LiteRTModel, label_agreement, square_rgb
     tflite_file = str(data_root / 'tflite' / 'deeplabv3_257_mv_gpu.tflite')

@@ -65,19 +65,23 @@ def test_segmentation_background_is_transparent_and_classes_tinted():
 def test_detection_panels_boxes_threshold_and_names_inside_frame():
     image = textured_image()
     sample = DetDataSample()
-    sample.gt_instances = InstanceData(bboxes=torch.tensor([[300., 50., 399., 150.]]), labels=torch.tensor([1]))
-    sample.pred_instances = InstanceData(bboxes=torch.tensor([[300., 50., 399., 150.], [10., 10., 100., 100.]]),
+    # the kept box is 60 pixels wide at the right edge: its name tag ("square 0.90", ~90 pixels) cannot start at x1
+    sample.gt_instances = InstanceData(bboxes=torch.tensor([[340., 50., 399., 150.]]), labels=torch.tensor([1]))
+    sample.pred_instances = InstanceData(bboxes=torch.tensor([[340., 50., 399., 150.], [10., 10., 100., 100.]]),
                                          labels=torch.tensor([1, 0]), scores=torch.tensor([0.9, 0.1]))
     picture = draw_sample(image, sample, DET_CLASSES, DET_PALETTE, score_thr=0.3)
     gt, pred = panels(picture, 400, 2)
     blue = np.all(pred == DET_PALETTE[1], axis=-1)
-    assert blue[100, 299:302].any()  # the left edge of the kept box, in its class's colour
+    assert blue[100, 339:342].any()  # the left edge of the kept box, in its class's colour
     np.testing.assert_array_equal(pred[20:90, 20:90], image[20:90, 20:90])  # the 0.1 box is not drawn
     assert not np.all(pred == DET_PALETTE[0], axis=-1).any()
-    # the name tag of a box at the right edge is moved left to fit: "square 0.90" is ~90 pixels wide
+    # the name tag is moved left to fit the frame
     (text_width, _), _ = cv2.getTextSize('square 0.90', cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
-    assert blue[52:60, 400 - text_width - 4].all()  # the tag's left margin: the whole tag inside the frame
-    assert np.all(gt == DET_PALETTE[1], axis=-1)[100, 299:302].any()
+    # rows of the tag between the box's top edge (y 49-51) and the letters: the whole tag (text width + 4) inside the
+    # frame, ending at its right edge, and nothing of the tag's colour just left of it
+    tag_left = 400 - text_width - 4
+    assert blue[52:55, tag_left:400].all() and not blue[52:55, tag_left - 1].any()
+    assert np.all(gt == DET_PALETTE[1], axis=-1)[100, 339:342].any()
 
 
 def test_detection_without_ground_truth_has_one_panel_and_small_images_are_enlarged():
