@@ -23,6 +23,7 @@ from ..utils import (
     fixed_input_size,
     fuse_conv_bn_layers,
     init_pytorch_model,
+    make_output_folder,
     refuse_overwriting_inputs,
     replace_when_written,
 )
@@ -74,6 +75,7 @@ def export_onnx(config: Union[str, Config], checkpoint: Optional[str], out_file:
     import_deploy_dependency('onnxscript')  # torch's ONNX exporter translates through it
     cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
     refuse_overwriting_inputs(out_file, (checkpoint, cfg.filename), 'ONNX file')
+    make_output_folder(out_file)  # fail before the export, not after it
     host = config_host(cfg)
     height, width = input_size or fixed_input_size(cfg)
     model = init_pytorch_model(cfg, checkpoint, 'cpu')

@@ -26,7 +26,6 @@ layers). Both attempts and the layers kept in float are reported, and written as
 import ast
 import copy
 import json
-import os
 import os.path as osp
 import tempfile
 import time
@@ -37,7 +36,7 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import DATASETS, init_default_scope
 
-from ..utils import config_host, refuse_overwriting_inputs, replace_when_written
+from ..utils import config_host, make_output_folder, refuse_overwriting_inputs, replace_when_written
 from .graph_format import INPUT_NAME, import_deploy_dependency
 from .runner import init_onnx_model, onnx_model_cfg
 from .sessions import check_backend, check_num_threads
@@ -205,7 +204,7 @@ def quantize_model(config: Union[str, Config], model_file: str, out_file: str, b
     exported = not model_file.lower().endswith('.onnx')
     refuse_overwriting_inputs([out_file, f'{stem}.json'] + ([f'{stem}_fp32.onnx'] if exported else []),
                               (model_file, cfg.filename), 'output (int8 model, report or exported fp32 model)')
-    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
+    make_output_folder(out_file)
     if exported:
         from .export import export_onnx
         fp32_file = export_onnx(cfg, model_file, f'{stem}_fp32.onnx')

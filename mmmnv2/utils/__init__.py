@@ -17,7 +17,7 @@ from .safe_checkpoint import (
     register_safe_checkpoint_loaders,
     verify_checkpoint_file,
 )
-from .safe_output import refuse_overwriting_inputs, replace_when_written, write_image
+from .safe_output import make_output_folder, refuse_overwriting_inputs, replace_when_written, write_image
 from .state_dict import CheckpointMismatchError, check_checkpoint_fits, load_checkpoint_into
 
 # What a refused checkpoint raises: the tools report these as errors without a traceback.
@@ -28,7 +28,7 @@ __all__ = ['CHECKPOINT_ERRORS', 'HOSTS', 'REFUSALS', 'CheckpointMismatchError', 
            'build_host_model', 'check_checkpoint_fits', 'config_dataset_meta', 'config_host', 'config_input_size',
            'drop_pretrained', 'error_line', 'file_sha256', 'fixed_input_size', 'fuse_conv_bn_layers',
            'import_optional', 'init_pytorch_model', 'load_checkpoint_file', 'load_checkpoint_into', 'load_run_config',
-           'model_dataset_meta',
+           'make_output_folder', 'model_dataset_meta',
            'one_line_errors', 'optimize_for_inference', 'refuse_overwriting_inputs', 'refuse_unsafe_checkpoint',
            'register_safe_checkpoint_loaders', 'replace_when_written', 'setup_cpu_distributed',
            'verify_checkpoint_file', 'write_image']

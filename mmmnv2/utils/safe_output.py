@@ -55,6 +55,16 @@ def _umask() -> int:
     return mask
 
 
+def make_output_folder(path: str) -> str:
+    """Create the folder of the output file ``path`` if needed and return it; OSError naming the folder where that
+    cannot be done (a file in the way, no permission), so a tool can fail before its work rather than after."""
+    folder = osp.dirname(osp.abspath(path))
+    if osp.exists(folder) and not osp.isdir(folder):  # makedirs would only say 'File exists'
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), folder)
+    os.makedirs(folder, exist_ok=True)
+    return folder
+
+
 @contextlib.contextmanager
 def replace_when_written(path: str) -> Iterator[str]:
     """Yield a temporary path in ``path``'s folder (same extension, so writers that go by it still do); rename it
@@ -64,10 +74,7 @@ def replace_when_written(path: str) -> Iterator[str]:
     at ``path`` is replaced, the file it points to is left as it was. Raises OSError naming ``path`` if the
     temporary file was not written.
     """
-    folder = osp.dirname(osp.abspath(path))
-    if osp.exists(folder) and not osp.isdir(folder):  # makedirs would only say 'File exists'
-        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), folder)
-    os.makedirs(folder, exist_ok=True)
+    folder = make_output_folder(path)
     name = osp.basename(path)
     descriptor, temporary = tempfile.mkstemp(prefix=f'.{name}.', suffix=f'.partial{osp.splitext(name)[1]}',
                                              dir=folder)

@@ -7,7 +7,7 @@ import onnx
 import pytest
 import torch
 from onnx import TensorProto, helper
-from toy_runs import DET_CONFIG, run_tool_in_process, untrained_checkpoint
+from toy_runs import DET_CONFIG, REPO, run_tool_in_process, untrained_checkpoint
 
 from mmmnv2.apis import init_model
 from mmmnv2.datasets import generate_detection
@@ -169,3 +169,10 @@ def test_postprocess_cannot_be_added_with_other_anchors(tmp_path, files):
     with pytest.raises(ValueError, match='bbox_head.anchor_generator: .* in the file, .*0.1'):
         add_postprocess(cfg, files[1], str(tmp_path / 'post.onnx'))
     assert not (tmp_path / 'post.onnx').exists()
+
+
+def test_benchmark_tool_reports_a_missing_file_in_one_line(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(f'{REPO}/tools/analysis_tools')  # the tool imports its reports module from there
+    missing = tmp_path / 'deploy_benchmark.json'
+    assert error_line(monkeypatch, 'analysis_tools/benchmark.py', ['--from-json', str(missing)]) == \
+        f'error: {missing}: No such file or directory'
