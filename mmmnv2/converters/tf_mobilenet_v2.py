@@ -291,6 +291,10 @@ def convert_tf_file(path: str, config=None, labels: Optional[str] = None) -> Tup
         if config is None:
             raise ConversionError(f'{path} is a TF DeepLab segmentation model: give the config its weights are for')
         model, dataset_meta = _build_segmentor(config)
+        if type(getattr(model, 'decode_head', None)).__name__ != 'MobileDeepLabV3Head':
+            raise ConversionError(f'{config if isinstance(config, str) else "the config"}: builds a '
+                                  f'{type(model).__name__}, not a Mobile DeepLabv3 (mmmnv2.MobileDeepLabV3Head), but '
+                                  f'{path} is a TF DeepLab segmentation model; give a config of its task')
         meta['config'] = config if isinstance(config, str) else None
     else:
         if config is not None:  # the file decides the model here; a config would be silently ignored
