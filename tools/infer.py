@@ -131,6 +131,10 @@ def check_out_dir(out_dir: str, overwrite: bool) -> None:
     if osp.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
         raise ValueError(f'--out-dir {out_dir} is not empty; choose another folder, or pass --overwrite to write '
                          f'into it (same-named results are replaced)')
+    for sub_dir in ('vis', 'preds'):  # results go into these folders, never through a link to another one
+        if osp.islink(osp.join(out_dir, sub_dir)):
+            raise ValueError(f'{osp.join(out_dir, sub_dir)} is a symbolic link; results are not written through '
+                             f'links: remove it or choose another --out-dir')
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -125,3 +125,16 @@ def test_a_missing_output_is_not_an_input(tmp_path):
     refuse_overwriting_inputs([str(tmp_path / 'b.pth'), str(tmp_path / 'new' / 'a.pth')], [str(source), None])
     with pytest.raises(ValueError, match='would overwrite the input'):
         refuse_overwriting_inputs(str(tmp_path / '.' / 'a.pth'), [str(source)])
+
+
+def test_infer_does_not_write_through_a_linked_results_folder(monkeypatch, tmp_path, checkpoint, capsys):
+    generate_detection(str(tmp_path / 'data'), num_train=0, num_val=1)
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+    (tmp_path / 'out').mkdir()
+    (tmp_path / 'out' / 'vis').symlink_to(elsewhere)
+    with pytest.raises(SystemExit):
+        run_tool_in_process(monkeypatch, 'infer.py', [DET_CONFIG, checkpoint, str(tmp_path / 'data' / 'val'),
+                                                      '--out-dir', str(tmp_path / 'out'), '--overwrite'])
+    assert f'{tmp_path / "out" / "vis"} is a symbolic link' in capsys.readouterr().err
+    assert not list(elsewhere.iterdir())
