@@ -80,7 +80,12 @@ def replace_when_written(path: str) -> Iterator[str]:
                                              dir=folder)
     os.close(descriptor)
     try:
-        yield temporary
+        try:
+            yield temporary
+        except OSError as error:  # name the destination, not the temporary file
+            if error.filename != temporary or error.errno is None:
+                raise
+            raise type(error)(error.errno, error.strerror, path) from None
         if not osp.isfile(temporary) or osp.getsize(temporary) == 0:
             raise OSError(f'{path}: nothing was written')
         os.chmod(temporary, 0o666 & ~_umask())  # mkstemp's 0600 -> what a plain open() would have given

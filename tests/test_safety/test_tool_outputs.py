@@ -103,7 +103,7 @@ def test_infer_records_a_failed_write(monkeypatch, tmp_path, checkpoint):
     assert '2 of 2 images were skipped' in str(stop.value.code)
     manifest = json.loads((tmp_path / 'out' / 'manifest.json').read_text())
     assert [image['status'] for image in manifest['images']] == ['error', 'error']
-    assert 'No space left on device' in manifest['images'][0]['error']
+    assert "out/vis/000000.jpg: No space left on device" in manifest['images'][0]['error']
     assert not list((tmp_path / 'out' / 'vis').iterdir())  # no partial picture, no temporary file left
 
 
