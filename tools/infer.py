@@ -2,7 +2,7 @@
 
     python tools/infer.py CONFIG MODEL INPUTS... [--out-dir outputs] [--overwrite] [--device cpu]
                                                  [--backend {onnxruntime,openvino,litert,executorch}]
-                                                 [--score-thr 0.3] [--batch-size 1]
+                                                 [--score-thr 0.3] [--batch-size 1] [--max-pixels 1e8] [--debug]
 
 CONFIG is a config of ``configs/`` (the host follows from its ``default_scope``), MODEL a checkpoint (``.pth``) or
 an exported file (``.onnx``, fp32 or int8, run in onnxruntime or OpenVINO: ``--backend``; ``.tflite`` run in LiteRT;
@@ -17,10 +17,16 @@ MMDetection's ``DetInferencer`` lays it out:
 - ``manifest.json``: the config, the model file and its SHA-256, the start and end time (UTC), and per image its
   status ("ok" with the files written, or "error" with the reason).
 
-Nothing is written over an input: a run whose outputs would replace one of its input images is refused. An output
-folder that is not empty is refused unless ``--overwrite`` (results of two runs would otherwise mix unrecorded).
-An image that cannot be decoded is skipped with its error; the run goes on, prints a summary and exits with status 1.
-Checkpoints holding anything else than weights and MMEngine's training state are refused, not unpickled.
+Nothing is written over an input: a run whose outputs would replace one of its inputs (images, config, model file;
+also through links) is refused. Every file is written to a temporary file and renamed into place, so a link at an
+output's path is replaced, never written through, and a failed write leaves no truncated file. An output folder that
+is not empty is refused unless ``--overwrite`` (results of two runs would otherwise mix unrecorded). An image that
+cannot be decoded, whose header declares more than ``--max-pixels`` pixels (default 100 MP; refused before it is
+decoded), or whose results cannot be written (full disk, no permission) is skipped with its error in the manifest;
+the run goes on, prints a summary and exits with status 1. Checkpoints holding anything else than weights and
+MMEngine's training state are refused, not unpickled. Refusals print one line ``error: <file>: <reason>`` and exit
+with status 1 (``--debug``: the traceback). Memory stays flat over any number of images: only counts are kept for
+the summary.
 """
 import argparse
 import datetime
@@ -36,9 +42,16 @@ from mmengine.config import Config
 from mmengine.utils import ProgressBar
 
 import mmmnv2
-from mmmnv2.apis import check_model_file, find_images, inference, init_model, output_files, save_results
+from mmmnv2.apis import MAX_PIXELS, check_model_file, find_images, inference, init_model, output_files, save_result
 from mmmnv2.deployment import BACKENDS, EXPORTED_EXTENSIONS, file_backend
-from mmmnv2.utils import file_sha256
+from mmmnv2.utils import (
+    add_debug_argument,
+    error_line,
+    file_sha256,
+    one_line_errors,
+    refuse_overwriting_inputs,
+    replace_when_written,
+)
 
 MANIFEST = 'manifest.json'
 
@@ -58,6 +71,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--score-thr', type=float, default=0.3, help='detection: lowest score of the boxes drawn')
     parser.add_argument('--batch-size', type=int, default=1,
                         help='images per forward pass (segmentation: images of one batch must have the same size)')
+    parser.add_argument('--max-pixels', type=float, default=MAX_PIXELS,
+                        help=f'images whose header declares more pixels are skipped before decoding (default '
+                             f'{MAX_PIXELS:.0e})')
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error(f'--batch-size must be at least 1, got {args.batch_size}')
@@ -83,19 +100,34 @@ def with_progress(results: Iterable[Tuple], total: int) -> Iterator[Tuple]:
     print()
 
 
-def summary(records: List[Dict], seconds: float, score_thr: float) -> str:
-    """What was found over all images: detections above ``score_thr`` per class, or each class's share of pixels."""
-    if records and 'scores' in records[0]:
-        found = Counter(name for r in records for name, s in zip(r['label_names'], r['scores']) if s >= score_thr)
-        what = f'detections with score >= {score_thr:g}: ' + (
-            ', '.join(f'{name} {n}' for name, n in sorted(found.items())) or 'none')
-    else:
-        pixels = Counter()
-        for r in records:
-            pixels.update(r['pixel_counts'])
-        total = sum(pixels.values()) or 1
-        what = 'pixels per class: ' + ', '.join(f'{name} {100 * n / total:.1f}%' for name, n in pixels.items())
-    return f'{len(records)} images in {seconds:.1f} s ({1000 * seconds / max(len(records), 1):.0f} ms each); {what}'
+class Summary:
+    """What was found over all images, kept as counts only (memory stays flat over any number of images):
+    detections above ``score_thr`` per class, or each class's share of pixels."""
+
+    def __init__(self, score_thr: float) -> None:
+        self.score_thr = score_thr
+        self.images = 0
+        self.detections: Optional[Counter] = None
+        self.pixels: Counter = Counter()
+
+    def add(self, record: Dict) -> None:
+        self.images += 1
+        if 'scores' in record:
+            self.detections = self.detections or Counter()
+            self.detections.update(name for name, score in zip(record['label_names'], record['scores'])
+                                   if score >= self.score_thr)
+        else:
+            self.pixels.update(record['pixel_counts'])
+
+    def line(self, seconds: float) -> str:
+        if self.detections is not None:
+            what = f'detections with score >= {self.score_thr:g}: ' + (
+                ', '.join(f'{name} {n}' for name, n in sorted(self.detections.items())) or 'none')
+        else:
+            total = sum(self.pixels.values()) or 1
+            what = 'pixels per class: ' + ', '.join(f'{name} {100 * n / total:.1f}%' for name, n in self.pixels.items())
+        return (f'{self.images} images in {seconds:.1f} s ({1000 * seconds / max(self.images, 1):.0f} ms each); '
+                f'{what}')
 
 
 def check_out_dir(out_dir: str, overwrite: bool) -> None:
@@ -104,27 +136,26 @@ def check_out_dir(out_dir: str, overwrite: bool) -> None:
     if osp.isdir(out_dir) and os.listdir(out_dir) and not overwrite:
         raise ValueError(f'--out-dir {out_dir} is not empty; choose another folder, or pass --overwrite to write '
                          f'into it (same-named results are replaced)')
-
-
-def check_inputs_kept(outputs: Dict[str, List[str]]) -> None:
-    """Refuse a run that would write over one of its input images (e.g. inputs inside ``<out-dir>/vis``)."""
-    inputs = {osp.realpath(image): image for image in outputs}
-    for image, files in outputs.items():
-        for path in files:
-            if osp.realpath(path) in inputs:
-                raise ValueError(f'the result {path} of {image} would overwrite the input image '
-                                 f'{inputs[osp.realpath(path)]}; choose an --out-dir outside the input folders')
+    for sub_dir in ('vis', 'preds'):  # results go into these folders, never through a link to another one
+        if osp.islink(osp.join(out_dir, sub_dir)):
+            raise ValueError(f'{osp.join(out_dir, sub_dir)} is a symbolic link; results are not written through '
+                             f'links: remove it or choose another --out-dir')
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
+    with one_line_errors(args.debug):
+        infer(args)
+
+
+def infer(args: argparse.Namespace) -> None:
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
     cfg = Config.fromfile(args.config)
     outputs = {image: output_files(cfg, image, args.out_dir) for image in args.images}
-    try:
-        check_inputs_kept(outputs)
-    except ValueError as error:
-        sys.exit(f'infer.py: error: {error}')
+    manifest_file = osp.join(args.out_dir, MANIFEST)
+    # e.g. inputs inside <out-dir>/vis, or a link there to an input
+    refuse_overwriting_inputs([manifest_file, *(path for files in outputs.values() for path in files)],
+                              [args.config, args.model, *args.images], 'result')
     model = init_model(cfg, args.model, args.device, args.backend)
     errors: Dict[str, str] = {}
 
@@ -133,9 +164,14 @@ def main(argv: Optional[List[str]] = None) -> None:
         print(f'skipped {error}', file=sys.stderr)
 
     start = time.perf_counter()
-    results = with_progress(inference(model, args.images, args.batch_size, on_error=skip), len(args.images))
-    records = save_results(model, results, args.out_dir, args.score_thr)
-    print(summary(records, time.perf_counter() - start, args.score_thr))
+    found = Summary(args.score_thr)
+    results = inference(model, args.images, args.batch_size, on_error=skip, max_pixels=args.max_pixels)
+    for image, sample in with_progress(results, len(args.images)):
+        try:
+            found.add(save_result(model, image, sample, args.out_dir, args.score_thr))
+        except OSError as error:  # full disk, no permission: recorded, and the run goes on
+            skip(image, OSError(f'{image}: its results could not be written ({error_line(error)})'))
+    print(found.line(time.perf_counter() - start))
     manifest = dict(
         config=osp.abspath(args.config), model=osp.abspath(args.model), model_sha256=file_sha256(args.model),
         backend=args.backend or 'pytorch',
@@ -143,12 +179,13 @@ def main(argv: Optional[List[str]] = None) -> None:
         finished=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
         images=[dict(image=image, status='error', error=errors[image]) if image in errors else
                 dict(image=image, status='ok', outputs=outputs[image]) for image in args.images])
-    mmengine.dump(manifest, osp.join(args.out_dir, MANIFEST), indent=1)
-    print(f'{len(records)} of {len(args.images)} images: pictures in {osp.join(args.out_dir, "vis")}, results in '
-          f'{osp.join(args.out_dir, "preds")}, record of the run in {osp.join(args.out_dir, MANIFEST)}')
+    with replace_when_written(manifest_file) as temporary:
+        mmengine.dump(manifest, temporary, file_format='json', indent=1)
+    print(f'{found.images} of {len(args.images)} images: pictures in {osp.join(args.out_dir, "vis")}, results in '
+          f'{osp.join(args.out_dir, "preds")}, record of the run in {manifest_file}')
     if errors:
-        sys.exit(f'{len(errors)} of {len(args.images)} images could not be read and were skipped: '
-                 + ', '.join(errors))
+        sys.exit(f'{len(errors)} of {len(args.images)} images were skipped (unreadable, too large, or their results '
+                 f'could not be written): ' + ', '.join(errors))
 
 
 if __name__ == '__main__':

@@ -4,7 +4,7 @@ The host library follows from the config's ``default_scope`` ('mmdet' or 'mmseg'
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE_OR_DIR] [--show-dir DIR] [--tta]
                                            [--backend {onnxruntime,openvino,litert,executorch}] [--num-threads N]
-                                           [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
+                                           [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}] [--debug]
 
 ``--out``: detection writes the raw predictions to a ``.pkl`` file (as MMDetection does); segmentation writes the
 predicted label maps as PNG files into the directory (as MMSegmentation does). ``--show-dir``: pictures of the
@@ -17,13 +17,15 @@ evaluation, listing the missing, unexpected and mis-shaped keys. CHECKPOINT may 
 ``tools/deployment/pytorch2onnx.py`` (fp32) or ``tools/deployment/quantize.py`` (int8), or a ``.tflite`` / ``.pte``
 file written by ``tools/deployment/export_mobile.py``: the network then runs in onnxruntime or OpenVINO
 (``--backend``; ``.onnx``), LiteRT (``.tflite``) or ExecuTorch (``.pte``), with the config's pre-processing,
-post-processing and evaluators (``--num-threads``: the runtime's threads).
+post-processing and evaluators (``--num-threads``: the runtime's threads). ``--out`` naming the checkpoint or the
+config is refused. Refusals print one line ``error: <file>: <reason>`` and exit with status 1 (``--debug``: the
+traceback).
 """
 import argparse
 
 from mmmnv2.deployment import BACKENDS, EXPORTED_EXTENSIONS
 from mmmnv2.engine import run_loop
-from mmmnv2.utils import add_run_arguments, load_run_config
+from mmmnv2.utils import add_run_arguments, load_run_config, one_line_errors, refuse_overwriting_inputs
 
 
 def parse_args() -> argparse.Namespace:
@@ -45,6 +47,11 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    with one_line_errors(args.debug):
+        evaluate(args)
+
+
+def evaluate(args: argparse.Namespace) -> None:
     cfg, host = load_run_config(args)
 
     if args.checkpoint.lower().endswith(EXPORTED_EXTENSIONS):
@@ -74,6 +81,7 @@ def main() -> None:
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
 
     if args.out is not None:
+        refuse_overwriting_inputs(args.out, (args.config, args.checkpoint), '--out file')
         host.apply_out(cfg, args.out)
 
     run_loop(cfg, args.launcher, 'test')

@@ -4,19 +4,21 @@ The host library follows from the config's ``default_scope`` ('mmdet' or 'mmseg'
 hosts' ``tools/train.py`` accept:
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--partial-load] [--amp] [--cfg-options k=v ...]
-                                 [--launcher {none,pytorch,slurm,mpi}]
+                                 [--launcher {none,pytorch,slurm,mpi}] [--debug]
 
 Checkpoints (``load_from``, ``--resume``, ``Pretrained`` initialisation) load weights-only, and a checksummed
 checkpoint that changed since it was saved is refused. ``load_from`` and ``--resume`` load strictly: a checkpoint
 that does not fit the model stops the run listing the missing, unexpected and mis-shaped keys, unless
 ``--partial-load`` (fine-tuning from another model: the skipped keys are printed as a table). ``--resume`` without a
 path resumes from the newest checkpoint of the work dir that is complete and matches its checksum, and says which
-ones it skipped.
+ones it skipped; a checkpoint of weights only is refused for ``--resume`` (it holds no training state: start from
+it with ``--cfg-options load_from=CKPT``). Refusals print one line ``error: <file>: <reason>`` and exit with status 1
+(``--debug``: the traceback).
 """
 import argparse
 
-from mmmnv2.engine import find_resumable_checkpoint, run_loop
-from mmmnv2.utils import add_run_arguments, load_run_config
+from mmmnv2.engine import check_training_state, find_resumable_checkpoint, run_loop
+from mmmnv2.utils import add_run_arguments, load_run_config, one_line_errors
 
 
 def parse_args() -> argparse.Namespace:
@@ -37,6 +39,11 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    with one_line_errors(args.debug):
+        train(args)
+
+
+def train(args: argparse.Namespace) -> None:
     cfg, _ = load_run_config(args)
 
     if args.amp:
@@ -56,6 +63,7 @@ def main() -> None:
         cfg.load_from = find_resumable_checkpoint(cfg.work_dir)
         cfg.resume = cfg.load_from is not None
     elif args.resume is not None:
+        check_training_state(args.resume)
         cfg.resume = True
         cfg.load_from = args.resume
 

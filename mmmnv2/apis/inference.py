@@ -21,6 +21,7 @@ Results, under ``out_dir`` (layout of ``DetInferencer``'s ``vis/`` and ``preds/`
 import copy
 import os
 import os.path as osp
+import warnings
 from collections import Counter
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -33,14 +34,18 @@ from mmengine.dataset import Compose, pseudo_collate
 from mmengine.model import BaseModel
 from mmengine.registry import DefaultScope
 from mmengine.structures import BaseDataElement
+from PIL import Image, UnidentifiedImageError
 
 from mmmnv2.deployment import EXPORTED_EXTENSIONS, init_onnx_model
-from mmmnv2.utils import config_host, init_pytorch_model
+from mmmnv2.utils import config_host, init_pytorch_model, replace_when_written, write_image
 from mmmnv2.visualization import draw_sample
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 CHECKPOINT_EXTENSIONS = ('.pth', '.pt')
 ANNOTATION_LOADERS = ('LoadAnnotations', 'LoadDepthAnnotation')
+# Images declaring more pixels than this are refused before decoding: well above any camera's (a 100 MP image
+# decodes to 300 MB), far below what a crafted header can ask for (30000 x 30000 x 3 bytes: 2.7 GB, more to draw).
+MAX_PIXELS = 100_000_000
 
 
 def find_images(inputs: Sequence[str]) -> List[str]:
@@ -105,8 +110,29 @@ class ImageReadError(ValueError):
     """An input file cannot be read or decoded as an image."""
 
 
+def check_image_size(path: str, max_pixels: int = MAX_PIXELS) -> None:
+    """Raise ``ImageReadError`` if the header of image ``path`` declares more than ``max_pixels`` pixels.
+
+    Only the header is read (PIL opens lazily); files PIL does not recognise are left to the decoder.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', Image.DecompressionBombWarning)  # the limit here is ours
+        try:
+            with Image.open(path) as image:
+                width, height = image.size
+        except Image.DecompressionBombError as error:  # above PIL's own limit, 2 * Image.MAX_IMAGE_PIXELS
+            if max_pixels < 2 * (Image.MAX_IMAGE_PIXELS or 0):
+                raise ImageReadError(f'{path}: {error}; it was not decoded') from None
+            return
+        except (UnidentifiedImageError, OSError, ValueError):
+            return  # unreadable or not PIL's: the decoder reports it
+    if width * height > max_pixels:
+        raise ImageReadError(f'{path}: declares {width}x{height} pixels ({width * height / 1e6:.0f} MP), more than '
+                             f'the limit of {max_pixels / 1e6:g} MP; it was not decoded (raise the limit to read it)')
+
+
 def inference(model: BaseModel, images: Sequence[str], batch_size: int = 1,
-              on_error: Optional[Callable[[str, Exception], None]] = None
+              on_error: Optional[Callable[[str, Exception], None]] = None, max_pixels: int = MAX_PIXELS
               ) -> Iterator[Tuple[str, BaseDataElement]]:
     """Run ``model`` on image files through its config's test pipeline; yield (image, host data sample) in order.
 
@@ -115,7 +141,8 @@ def inference(model: BaseModel, images: Sequence[str], batch_size: int = 1,
 
     An image that cannot be read or decoded raises ``ImageReadError`` naming it; with ``on_error`` it is passed
     there as ``on_error(image, error)`` and skipped, and the other images are processed. Segmentation: the images
-    of one batch must have the same size (MMSegmentation stacks them unpadded).
+    of one batch must have the same size (MMSegmentation stacks them unpadded). An image whose header declares
+    more than ``max_pixels`` pixels is refused the same way, before it is decoded.
     """
     transforms = [t for t in model.cfg.test_dataloader.dataset.pipeline if t['type'] not in ANNOTATION_LOADERS]
     with DefaultScope.overwrite_default_scope(config_host(model.cfg).scope):
@@ -124,11 +151,13 @@ def inference(model: BaseModel, images: Sequence[str], batch_size: int = 1,
     batch: List[Tuple[str, dict]] = []
     for index, path in enumerate(images):
         try:
+            check_image_size(path, max_pixels)
             loaded = load(dict(img_path=path, img_id=index))
             if loaded is None or loaded.get('img') is None:
                 raise ValueError('no image decoded')
         except Exception as error:  # the host loaders raise assorted errors (AssertionError, cv2.error, OSError)
-            refusal = ImageReadError(f'{path}: cannot be read as an image ({str(error) or type(error).__name__})')
+            refusal = error if isinstance(error, ImageReadError) else ImageReadError(
+                f'{path}: cannot be read as an image ({str(error) or type(error).__name__})')
             if on_error is None:
                 raise refusal from error
             on_error(path, refusal)
@@ -158,25 +187,30 @@ def save_results(model: BaseModel, results: Iterable[Tuple[str, BaseDataElement]
                  score_thr: float = 0.3) -> List[Dict]:
     """Write the picture and the JSON (and label map) of each (image, data sample); return the JSON records.
 
-    ``score_thr``: detections drawn in the pictures (the JSON has every detection).
+    ``score_thr``: detections drawn in the pictures (the JSON has every detection). Each file is written through a
+    temporary file (``mmmnv2.utils.replace_when_written``); a write that fails raises OSError naming the file.
     """
+    return [save_result(model, image_path, sample, out_dir, score_thr) for image_path, sample in results]
+
+
+def save_result(model: BaseModel, image_path: str, sample: BaseDataElement, out_dir: str,
+                score_thr: float = 0.3) -> Dict:
+    """``save_results`` for one image: write its files, return its JSON record."""
     classes = list(model.dataset_meta['classes'])
-    palette = model.dataset_meta.get('palette')
-    records = []
-    for image_path, sample in results:
-        image = mmcv.imread(image_path, channel_order='rgb')
-        picture, record_file = output_files(model.cfg, image_path, out_dir)[:2]
-        preds = osp.splitext(record_file)[0]
-        record = dict(img_path=image_path, height=image.shape[0], width=image.shape[1])
-        drawn = draw_sample(image, sample, classes, palette, score_thr=score_thr, draw_gt=False)
-        mmcv.imwrite(mmcv.rgb2bgr(drawn), picture)
-        if 'pred_instances' in sample:  # detection
-            record.update(_detection_record(sample, classes))
-        else:
-            record.update(_segmentation_record(sample, classes, preds + '.png'))
-        mmengine.dump(record, preds + '.json')
-        records.append(record)
-    return records
+    image = mmcv.imread(image_path, channel_order='rgb')
+    picture, record_file = output_files(model.cfg, image_path, out_dir)[:2]
+    preds = osp.splitext(record_file)[0]
+    record = dict(img_path=image_path, height=image.shape[0], width=image.shape[1])
+    drawn = draw_sample(image, sample, classes, model.dataset_meta.get('palette'), score_thr=score_thr,
+                        draw_gt=False)
+    write_image(mmcv.rgb2bgr(drawn), picture)
+    if 'pred_instances' in sample:  # detection
+        record.update(_detection_record(sample, classes))
+    else:
+        record.update(_segmentation_record(sample, classes, preds + '.png'))
+    with replace_when_written(preds + '.json') as temporary:
+        mmengine.dump(record, temporary, file_format='json')
+    return record
 
 
 def _detection_record(sample: BaseDataElement, classes: List[str]) -> Dict:
@@ -188,7 +222,7 @@ def _detection_record(sample: BaseDataElement, classes: List[str]) -> Dict:
 
 def _segmentation_record(sample: BaseDataElement, classes: List[str], label_map_file: str) -> Dict:
     label_map = sample.pred_sem_seg.data[0].cpu().numpy()
-    mmcv.imwrite(label_map.astype(np.uint8 if len(classes) <= 256 else np.uint16), label_map_file)
+    write_image(label_map.astype(np.uint8 if len(classes) <= 256 else np.uint16), label_map_file)
     counts = np.bincount(label_map.ravel(), minlength=len(classes))
     return dict(sem_seg_path=label_map_file, pixel_counts={name: int(n) for name, n in zip(classes, counts)})
 

@@ -61,18 +61,28 @@ def convert_tf_file(path: str, config=None, labels: Optional[str] = None) -> Tup
     of Google's SSDLite by default. ImageNet classifiers convert to ``MobileNetV2Classifier`` keys at the file's
     width, with TF's 'SAME' padding; ``labels`` (a text file, one class name a line) gives their class names. A file
     with the backbone only (TF-slim's float variables without the classifier's kernel) converts the backbone.
-    Returns ``(state_dict, meta)``; ``meta['dataset_meta']['classes']`` holds the class names where known, an SSD's
-    meta the COCO id of each class (``tf_class_ids``).
+    A ``config`` given with a classifier, or a DeepLab file given a config of another task, is refused (it could not
+    be honoured). Returns ``(state_dict, meta)``; ``meta['dataset_meta']['classes']`` holds the class names where
+    known, an SSD's meta the COCO id of each class (``tf_class_ids``).
     """
     variables = read_tf_variables(path)
     meta = dict(tf_source=dict(file=path, kind=variables.kind, architecture=describe_file(variables)))
     ignored: Tuple[str, ...] = ()
-    if config is None and is_tf_ssd(variables):
+    is_ssd, is_deeplab = is_tf_ssd(variables), variables.key('logits/semantic/weights') in variables.arrays
+    if config is not None and not (is_ssd or is_deeplab):  # the file decides a classifier: a config would be ignored
+        raise ConversionError(f'{path}: is {describe_file(variables)}, not a TF DeepLab segmentation model; it '
+                              f'converts to OpenMMLab\'s classifier keys without a config (drop the config '
+                              f'{config if isinstance(config, str) else "given"})')
+    if config is None and is_ssd:
         config = default_ssd_config()
-    if config is None and variables.key('logits/semantic/weights') in variables.arrays:
+    if config is None and is_deeplab:
         raise ConversionError(f'{path} is a TF DeepLab segmentation model: give the config its weights are for')
     if config is not None:
         model, dataset_meta = _build_model(config)
+        if is_deeplab and type(getattr(model, 'decode_head', None)).__name__ != 'MobileDeepLabV3Head':
+            raise ConversionError(f'{config if isinstance(config, str) else "the config"}: builds a '
+                                  f'{type(model).__name__}, not a Mobile DeepLabv3 (mmmnv2.MobileDeepLabV3Head), but '
+                                  f'{path} is a TF DeepLab segmentation model; give a config of its task')
         meta['config'] = config if isinstance(config, str) else None
         if getattr(model, 'bbox_head', None) is not None:
             state, ssd_meta = convert_tf_ssd(variables, model)

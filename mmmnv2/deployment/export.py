@@ -17,14 +17,27 @@ import torch
 from mmengine.config import Config
 from torch import nn
 
-from ..utils import config_host, drop_pretrained, fixed_input_size, fuse_conv_bn_layers, init_pytorch_model
+from ..utils import (
+    config_host,
+    drop_pretrained,
+    fixed_input_size,
+    fuse_conv_bn_layers,
+    init_pytorch_model,
+    make_output_folder,
+    refuse_overwriting_inputs,
+    replace_when_written,
+)
 from .graph_format import (
     INPUT_NAME,
     META_DATASET_META,
     META_HOST,
+    META_MODEL_SETTINGS,
     META_POSTPROCESS,
+    check_model_settings,
     flatten_outputs,
     import_deploy_dependency,
+    metadata_json,
+    model_settings,
     output_names,
 )
 
@@ -50,11 +63,13 @@ class Network(nn.Module):
 def exportable_network(config: Union[str, Config], checkpoint: Optional[str]
                        ) -> Tuple[nn.Module, Network, Dict[str, str]]:
     """(the config's model with the checkpoint's weights, batch norm folded; its ``Network``; the metadata every
-    exported file carries: ``META_HOST`` and ``META_DATASET_META``). The model has ``cfg`` and ``dataset_meta``."""
+    exported file carries: ``META_HOST``, ``META_DATASET_META`` and ``META_MODEL_SETTINGS``, the settings the file is
+    only right with). The model has ``cfg`` and ``dataset_meta``."""
     cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
     host = config_host(cfg)
     model = init_pytorch_model(cfg, checkpoint, 'cpu')
-    metadata = {META_HOST: host.scope, META_DATASET_META: json.dumps(model.dataset_meta, default=list)}
+    metadata = {META_HOST: host.scope, META_DATASET_META: json.dumps(model.dataset_meta, default=list),
+                META_MODEL_SETTINGS: json.dumps(model_settings(cfg.model))}
     fuse_conv_bn_layers(model)  # folds every BatchNorm that follows a convolution into its weights
     return model, Network(model).eval(), metadata
 
@@ -72,8 +87,11 @@ def export_onnx(config: Union[str, Config], checkpoint: Optional[str], out_file:
     """
     onnx = import_deploy_dependency('onnx')
     import_deploy_dependency('onnxscript')  # torch's ONNX exporter translates through it
-    model, network, metadata = exportable_network(config, checkpoint)
-    height, width = input_size or fixed_input_size(model.cfg)
+    cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
+    refuse_overwriting_inputs(out_file, (checkpoint, cfg.filename), 'ONNX file')
+    make_output_folder(out_file)  # fail before the export, not after it
+    model, network, metadata = exportable_network(cfg, checkpoint)
+    height, width = input_size or fixed_input_size(cfg)
 
     # An example batch of 2 keeps torch.export from specialising a dynamic batch dimension to 1.
     example = torch.zeros(2 if dynamic_batch else 1, 3, height, width)
@@ -105,7 +123,8 @@ def export_onnx(config: Union[str, Config], checkpoint: Optional[str], out_file:
         from .postprocess_graph import append_postprocess
         append_postprocess(model_proto, model)
     onnx.checker.check_model(model_proto)
-    onnx.save(model_proto, out_file)
+    with replace_when_written(out_file) as temporary:
+        onnx.save(model_proto, temporary)
     return out_file
 
 
@@ -117,6 +136,7 @@ def add_postprocess(config: Union[str, Config], onnx_file: str, out_file: str) -
     """
     onnx = import_deploy_dependency('onnx')
     cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
+    refuse_overwriting_inputs(out_file, (onnx_file, cfg.filename), 'ONNX file')
     host = config_host(cfg)
     model_proto = onnx.load(onnx_file)
     metadata = {entry.key: entry.value for entry in model_proto.metadata_props}
@@ -125,12 +145,15 @@ def add_postprocess(config: Union[str, Config], onnx_file: str, out_file: str) -
                          f'{metadata.get(META_HOST)})')
     if META_POSTPROCESS in metadata:
         raise ValueError(f'{onnx_file} already ends with its post-processing')
+    if META_MODEL_SETTINGS in metadata:  # the graph's outputs must be those the config's anchors and coder decode
+        check_model_settings(onnx_file, metadata_json(onnx_file, metadata, META_MODEL_SETTINGS), cfg.model)
     drop_pretrained(cfg.model)
     model = init_pytorch_model(cfg, None, 'cpu')  # only the heads' settings, anchors and box coder are used
     from .postprocess_graph import append_postprocess
     append_postprocess(model_proto, model)
     onnx.checker.check_model(model_proto)
-    onnx.save(model_proto, out_file)
+    with replace_when_written(out_file) as temporary:
+        onnx.save(model_proto, temporary)
     return out_file
 
 

@@ -14,13 +14,14 @@ each file, where each format has room for it:
 - ``.pte``: a constant method ``MOBILE_METADATA_METHOD`` returning the JSON of the key -> value map as a uint8 tensor
   (ExecuTorch programs have no free-form metadata table; constant methods are its way to ship values with a model).
 """
+import copy
 import json
 from typing import Dict, Optional, Tuple, Union
 
 import torch
 from mmengine.config import Config
 
-from ..utils import fixed_input_size
+from ..utils import fixed_input_size, make_output_folder, refuse_overwriting_inputs, replace_when_written
 from .export import exportable_network
 from .graph_format import import_mobile_dependency
 
@@ -43,14 +44,18 @@ def export_mobile(config: Union[str, Config], checkpoint: Optional[str], out_fil
     check_format(fmt)
     if not out_file.endswith(MOBILE_FORMATS[fmt]):
         raise ValueError(f'out_file of a {fmt} export must end with {MOBILE_FORMATS[fmt]}, got {out_file}')
-    model, network, metadata = exportable_network(config, checkpoint)
-    height, width = input_size or fixed_input_size(model.cfg)
+    cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
+    refuse_overwriting_inputs(out_file, (checkpoint, cfg.filename), f'{fmt} file')
+    make_output_folder(out_file)  # fail before the export, not after it
+    model, network, metadata = exportable_network(cfg, checkpoint)
+    height, width = input_size or fixed_input_size(cfg)
     example = (torch.zeros(1, 3, height, width),)
     return write_file(out_file, (tflite_bytes if fmt == 'tflite' else executorch_bytes)(network, example, metadata))
 
 
 def write_file(out_file: str, content: bytes) -> str:
-    with open(out_file, 'wb') as file:
+    """Write ``content`` through a temporary file (never through a link at ``out_file``); returns ``out_file``."""
+    with replace_when_written(out_file) as temporary, open(temporary, 'wb') as file:
         file.write(content)
     return out_file
 

@@ -26,7 +26,6 @@ layers). Both attempts and the layers kept in float are reported, and written as
 import ast
 import copy
 import json
-import os
 import os.path as osp
 import tempfile
 import time
@@ -37,7 +36,7 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import DATASETS, init_default_scope
 
-from ..utils import config_host
+from ..utils import config_host, make_output_folder, refuse_overwriting_inputs, replace_when_written
 from .graph_format import INPUT_NAME, import_deploy_dependency
 from .runner import init_onnx_model, onnx_model_cfg
 from .sessions import check_num_threads, file_backend
@@ -210,18 +209,20 @@ def quantize_model(config: Union[str, Config], model_file: str, out_file: str, b
     cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
     host = config_host(cfg)
     stem, extension = osp.splitext(out_file)
-    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
-    if model_file.lower().endswith('.onnx'):
+    exported = not model_file.lower().endswith('.onnx')
+    fp32_out = f'{stem}_fp32{extension if mobile else ".onnx"}'
+    refuse_overwriting_inputs([out_file, f'{stem}.json'] + ([fp32_out] if exported else []),
+                              (model_file, cfg.filename), 'output (int8 model, report or exported fp32 model)')
+    make_output_folder(out_file)
+    if not exported:
         fp32_file = model_file
     elif mobile:
         from .mobile_export import MOBILE_FORMATS, export_mobile
         fmt = next(f for f, ext in MOBILE_FORMATS.items() if ext == extension)
-        fp32_file = export_mobile(cfg, model_file, f'{stem}_fp32{extension}', fmt)
+        fp32_file = export_mobile(cfg, model_file, fp32_out, fmt)
     else:
         from .export import export_onnx
-        fp32_file = export_onnx(cfg, model_file, f'{stem}_fp32.onnx')
-    if osp.abspath(fp32_file) == osp.abspath(out_file):
-        raise ValueError(f'out_file {out_file} would overwrite the fp32 model')
+        fp32_file = export_onnx(cfg, model_file, fp32_out)
     inputs = calibration_inputs(cfg, fp32_file, calib_images)
     if mobile:
         from .mobile_quantization import mobile_quantizer, sensitive_mobile_modules
@@ -235,7 +236,8 @@ def quantize_model(config: Union[str, Config], model_file: str, out_file: str, b
         fp32 = round(evaluate(cfg, fp32_file, backend, num_threads, osp.join(logs, 'fp32')), 4)
         attempts = []
         for exclude in ({}, sensitive):
-            quantize(fp32_file, out_file, inputs, list(exclude))
+            with replace_when_written(out_file) as partial:
+                quantize(fp32_file, partial, inputs, list(exclude))
             int8 = evaluate(cfg, out_file, backend, num_threads, osp.join(logs, f'int8_{len(attempts)}'))
             attempts.append(dict(int8=round(int8, 4), drop=round(fp32 - int8, 4), kept_fp32=exclude))
             if attempts[-1]['drop'] <= max_drop:
@@ -246,7 +248,7 @@ def quantize_model(config: Union[str, Config], model_file: str, out_file: str, b
         calibration=dict(split='train', images=len(inputs)), max_drop=max_drop, fp32=fp32,
         int8=attempts[-1]['int8'], drop=attempts[-1]['drop'], kept_fp32=attempts[-1]['kept_fp32'],
         within_margin=attempts[-1]['drop'] <= max_drop, attempts=attempts)
-    with open(f'{stem}.json', 'w') as f:
+    with replace_when_written(f'{stem}.json') as temporary, open(temporary, 'w') as f:
         json.dump(report, f, indent=1)
     return report
 

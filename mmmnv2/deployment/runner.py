@@ -2,7 +2,6 @@
 ``.pte`` in ExecuTorch) behind an MMEngine model (``ONNXRunner``), and how a config's model is swapped for a runner
 (``onnx_model_cfg``, ``init_onnx_model``)."""
 import copy
-import json
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -12,8 +11,16 @@ from mmengine.config import Config, ConfigDict
 from mmengine.model import BaseModel
 from mmengine.registry import MODELS, init_default_scope
 
-from ..utils import config_dataset_meta, config_host, drop_pretrained, fixed_input_size, init_pytorch_model
-from .graph_format import META_DATASET_META, META_HOST, META_POSTPROCESS, relative_difference
+from ..utils import config_host, drop_pretrained, fixed_input_size, init_pytorch_model, model_dataset_meta
+from .graph_format import (
+    META_DATASET_META,
+    META_HOST,
+    META_MODEL_SETTINGS,
+    META_POSTPROCESS,
+    check_model_settings,
+    metadata_json,
+    relative_difference,
+)
 from .sessions import file_backend, open_session
 
 ForwardResults = Union[List, Tuple[torch.Tensor, ...], torch.Tensor]
@@ -25,7 +32,9 @@ class ONNXRunner(BaseModel):
     Args:
         onnx_file: the file ``export_onnx`` (``.onnx``) or ``export_mobile`` (``.tflite``, ``.pte``) wrote.
         model: the config's ``model`` dict. It is built (without weights) for its post-processing only.
-        input_size: (height, width) the config feeds the network; an ONNX file made for another size is refused.
+        input_size: (height, width) the config feeds the network; an ONNX file made for another size is refused, and
+            so is one whose recorded model settings (``graph_format.MODEL_SETTINGS``: anchors, box coder, classes,
+            normalisation) differ from ``model``'s, naming the key.
         host: 'mmdet' or 'mmseg'; an ONNX file exported from the other host is refused.
         num_threads: the runtime's threads (None: its default, one per core).
         backend: the runtime (``sessions.FILE_BACKENDS``: 'onnxruntime' or 'openvino' for ``.onnx``, 'litert' for
@@ -44,10 +53,13 @@ class ONNXRunner(BaseModel):
         if self.metadata.get(META_HOST, host) != host:
             raise ValueError(f'{onnx_file} was exported from a {self.metadata[META_HOST]} model, but the config is '
                              f'{host}')
-        self.file_dataset_meta: Dict = json.loads(self.metadata.get(META_DATASET_META, '{}'))
+        self.file_dataset_meta: Dict = metadata_json(onnx_file, self.metadata, META_DATASET_META, {})
+        if not isinstance(self.file_dataset_meta, dict):
+            raise ValueError(f'{onnx_file}: its metadata {META_DATASET_META} is not a JSON object')
+        if META_MODEL_SETTINGS in self.metadata:  # anchors, box coder, classes, normalisation
+            check_model_settings(onnx_file, metadata_json(onnx_file, self.metadata, META_MODEL_SETTINGS), model)
         # The post-processing in the graph (export_onnx(..., postprocess=True)); None: the graph is the network only.
-        self.postprocess: Optional[Dict] = (json.loads(self.metadata[META_POSTPROCESS])
-                                            if META_POSTPROCESS in self.metadata else None)
+        self.postprocess: Optional[Dict] = metadata_json(onnx_file, self.metadata, META_POSTPROCESS)
         shape = self.session.input_shape  # [batch, 3, height, width]; None where dynamic
         self.input_size = (int(input_size[0]), int(input_size[1]))
         if tuple(shape[2:]) != self.input_size:
@@ -132,12 +144,13 @@ def init_onnx_model(config: Union[str, Config], model_file: str, num_threads: Op
                     backend: Optional[str] = None) -> BaseModel:
     """The runner for the exported file ``model_file`` (``.onnx``, ``.tflite`` or ``.pte``) in ``backend`` (None: the
     format's default runtime) with ``num_threads`` threads and the config's processing, with ``.cfg`` and
-    ``.dataset_meta`` set."""
+    ``.dataset_meta`` set (the file's class names, which must be as many as the config's; a warning prints both
+    lists where they differ)."""
     cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
     init_default_scope(config_host(cfg).scope)
     model = MODELS.build(onnx_model_cfg(cfg, model_file, num_threads, backend))
     model.cfg = cfg
-    model.dataset_meta = model.file_dataset_meta or config_dataset_meta(cfg)
+    model.dataset_meta = model_dataset_meta(cfg, model_file, model.file_dataset_meta)
     return model.eval()
 
 

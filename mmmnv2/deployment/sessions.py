@@ -12,7 +12,7 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .graph_format import INPUT_NAME, import_deploy_dependency, import_mobile_dependency
+from .graph_format import INPUT_NAME, check_onnx_file, import_deploy_dependency, import_mobile_dependency
 
 # The runtimes of each exported format (the first is the default).
 FILE_BACKENDS = {'.onnx': ('onnxruntime', 'openvino'), '.tflite': ('litert',), '.pte': ('executorch',)}
@@ -212,8 +212,21 @@ class ExecuTorchSession(BackendSession):
 def open_session(model_file: str, backend: Optional[str] = None, num_threads: Optional[int] = None
                  ) -> BackendSession:
     """``model_file`` compiled in ``backend`` (default: the format's first runtime, ``FILE_BACKENDS``) with
-    ``num_threads`` threads."""
+    ``num_threads`` threads.
+
+    An ONNX file ``graph_format.check_onnx_file`` refuses, or a file the runtime cannot load, raises ValueError naming
+    it.
+    """
     check_num_threads(num_threads)
+    backend = file_backend(model_file, backend)
     session_class = {'onnxruntime': OnnxRuntimeSession, 'openvino': OpenVINOSession, 'litert': LiteRTSession,
-                     'executorch': ExecuTorchSession}[file_backend(model_file, backend)]
-    return session_class(model_file, num_threads)
+                     'executorch': ExecuTorchSession}[backend]
+    if model_file.lower().endswith('.onnx'):
+        check_onnx_file(model_file)  # before a runtime reads it: external data, custom operators
+    try:
+        return session_class(model_file, num_threads)
+    except ImportError:  # the runtime is not installed: its own message says which extra to install
+        raise
+    except Exception as error:  # each runtime raises its own error types for a file it cannot load
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f'{model_file}: {backend} cannot load it ({reason})') from error

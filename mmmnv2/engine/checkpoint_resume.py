@@ -1,4 +1,5 @@
-"""Which checkpoint of a work dir to resume from: the newest that is complete and matches its checksum."""
+"""Which checkpoint of a work dir to resume from: the newest that is complete and matches its checksum; whether a
+checkpoint named for ``--resume`` holds the training state resuming needs."""
 import glob
 import logging
 import os.path as osp
@@ -7,7 +8,7 @@ from typing import List, Optional
 
 from mmengine.logging import print_log
 
-from mmmnv2.utils.safe_checkpoint import CorruptCheckpointError, verify_checkpoint_file
+from mmmnv2.utils.safe_checkpoint import CorruptCheckpointError, load_checkpoint_file, verify_checkpoint_file
 
 
 def checkpoint_problem(path: str) -> Optional[str]:
@@ -53,3 +54,16 @@ def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
     print_log(f'No checkpoint in {work_dir} can be resumed from' + (': ' + '; '.join(skipped) if skipped else '')
               + '. Training starts from the beginning.', logger='current', level=logging.WARNING)
     return None
+
+
+def check_training_state(path: str) -> None:
+    """Raise ValueError naming ``path`` unless it holds what MMEngine's ``Runner.resume`` reads: ``meta.epoch``,
+    ``meta.iter`` and the optimizer's state (a weights-only file would fail there with ``KeyError: 'epoch'``)."""
+    checkpoint = load_checkpoint_file(path)
+    meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
+    missing = [key for key in ('epoch', 'iter') if not isinstance(meta, dict) or key not in meta]
+    missing += [] if isinstance(checkpoint, dict) and 'optimizer' in checkpoint else ['optimizer']
+    if missing:
+        raise ValueError(f'{path}: holds no training state (no {", ".join(missing)}), only weights, so training '
+                         f'cannot resume from it; to start training from its weights, use load_from instead: '
+                         f'--cfg-options load_from={path}')

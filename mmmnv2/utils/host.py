@@ -4,6 +4,7 @@ A config names its host by ``default_scope`` ('mmdet' or 'mmseg'); ``config_host
 tools, the exporter, the ONNX runners and the benchmark read what they need from it instead of branching on the
 scope's name.
 """
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Tuple
 
@@ -101,3 +102,23 @@ def config_dataset_meta(cfg: Config) -> Dict:
         return dict(meta)
     with DATASETS.switch_scope_and_registry(config_host(cfg).scope) as registry:
         return dict(getattr(registry.get(dataset.type), 'METAINFO', {}))
+
+
+def model_dataset_meta(cfg: Config, file: str, file_meta: Optional[Dict]) -> Dict:
+    """The class names a model file brings (``file_meta``, its ``dataset_meta``), else the config's.
+
+    Where the file's names differ from the config's, a warning prints both lists (the file's are used: they are the
+    ones its weights were trained with); a file whose number of classes differs from the config's is refused
+    (ValueError naming the file): its outputs would be read with the wrong names.
+    """
+    config_meta = config_dataset_meta(cfg)
+    if not file_meta or not file_meta.get('classes'):
+        return config_meta
+    found, expected = list(file_meta.get('classes', ())), list(config_meta.get('classes', ()))
+    if expected and len(found) != len(expected):
+        raise ValueError(f'{file}: holds {len(found)} class names {found}, but the config has {len(expected)} '
+                         f'classes {expected}')
+    if expected and found != expected:
+        warnings.warn(f'{file}: its class names differ from the config\'s; the file\'s are used.\n  file:   {found}\n'
+                      f'  config: {expected}', stacklevel=2)
+    return dict(file_meta)

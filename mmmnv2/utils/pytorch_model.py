@@ -6,7 +6,7 @@ import torch
 from mmengine.config import Config
 from mmengine.model import BaseModel
 
-from .host import build_host_model, config_dataset_meta, config_host
+from .host import build_host_model, config_host, model_dataset_meta
 from .pretrained import drop_pretrained
 from .safe_checkpoint import load_checkpoint_file
 from .state_dict import load_checkpoint_into
@@ -19,7 +19,8 @@ def init_pytorch_model(config: Union[str, Config], checkpoint: Optional[str] = N
     ``checkpoint``: None for the initial weights of ``init_weights`` (nothing downloaded: a ``Pretrained`` init_cfg
     is dropped); else a checkpoint file, loaded weights-only (``load_checkpoint_file``: refusals name the file) and
     strictly (``load_checkpoint_into``: a checkpoint of another model is refused listing the missing, unexpected and
-    mis-shaped keys). ``dataset_meta``: the checkpoint's, else the config's data set's. ``device``: default GPU if
+    mis-shaped keys). ``dataset_meta``: the checkpoint's (a warning prints both lists where its class names differ
+    from the config's), else the config's data set's. ``device``: default GPU if
     there is one, else CPU.
     """
     cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
@@ -34,6 +35,6 @@ def init_pytorch_model(config: Union[str, Config], checkpoint: Optional[str] = N
         loaded = load_checkpoint_file(checkpoint)
         load_checkpoint_into(model, loaded, checkpoint)
         meta = (loaded.get('meta') or {}).get('dataset_meta')
-    model.dataset_meta = meta or config_dataset_meta(cfg)
+    model.dataset_meta = model_dataset_meta(cfg, checkpoint, meta)
     model.cfg = cfg
     return model.eval().to(device or ('cuda' if torch.cuda.is_available() else 'cpu'))

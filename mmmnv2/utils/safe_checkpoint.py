@@ -127,6 +127,7 @@ def load_checkpoint_file(source: Union[str, IO[bytes]], map_location: Optional[o
         if not osp.isfile(source):
             raise FileNotFoundError(f'Checkpoint not found: {source}')
         verify_checkpoint_file(source)
+        _check_checkpoint_format(source)
     name = name or '<stream>'
     try:
         # Explicit: an unset weights_only follows TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD back to full unpickling.
@@ -140,6 +141,24 @@ def load_checkpoint_file(source: Union[str, IO[bytes]], map_location: Optional[o
         first_line = str(error).strip().splitlines()[0].split('. ')[0] if str(error).strip() else type(error).__name__
         raise CorruptCheckpointError(f'Checkpoint {name} cannot be read: it is truncated or not a PyTorch '
                                      f'checkpoint ({first_line})') from error
+
+
+# torch.save writes a zip archive; files of torch < 1.6 (legacy format) start with a pickle's PROTO opcode.
+_CHECKPOINT_STARTS = (b'PK\x03\x04', b'\x80')
+# An ONNX file is a serialized ModelProto, starting with its field 1 (ir_version, a varint): the byte 0x08.
+_ONNX_START = b'\x08'
+
+
+def _check_checkpoint_format(path: str) -> None:
+    """Raise ``CorruptCheckpointError`` naming ``path`` if it does not start as any file torch writes (torch's own
+    error for, e.g., an ONNX file named ``.pth`` says nothing useful)."""
+    with open(path, 'rb') as f:
+        start = f.read(4)
+    if start.startswith(_CHECKPOINT_STARTS):
+        return
+    looks = ('; it starts as an ONNX model does: run it as one under an .onnx name' if start.startswith(_ONNX_START)
+             else ' (neither a zip archive nor a pickle)')
+    raise CorruptCheckpointError(f'{path}: not a PyTorch checkpoint{looks}')
 
 
 def _refusal(name: str, error: pickle.UnpicklingError) -> UnsafeCheckpointError:

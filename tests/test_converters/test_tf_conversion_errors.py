@@ -4,7 +4,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from google_models import DM05_CONFIG, OS16_CONFIG, checkpoint_name
+from google_models import DM05_CONFIG, OS16_CONFIG, ROOT, checkpoint_name
 from mmengine.config import Config
 from reference_data import require
 
@@ -130,3 +130,21 @@ def test_tf_checkpoint_reader_logic_with_a_stand_in_for_the_file(shared_data, tm
     assert state.keys() == npy_state.keys()
     assert all(torch.equal(state[key], npy_state[key]) for key in state)
 
+
+
+def test_config_given_with_a_classifier_is_refused(shared_data, tf_to_openmmlab, tmp_path):
+    """The file decides the model of a classifier: a --config cannot be honoured, and is not silently ignored."""
+    source, out = shared_data / 'tf_slim_mobilenet_v2_1.0_224', tmp_path / 'out.pth'
+    with pytest.raises(SystemExit) as stop:
+        tf_to_openmmlab.main([str(source), str(out), '--config', str(DM05_CONFIG)])
+    message = str(stop.value.code)
+    assert message.startswith(f'error: {source}: is ') and 'not a TF DeepLab segmentation model' in message
+    assert str(DM05_CONFIG) in message and not out.exists()
+
+
+def test_segmentation_file_with_a_detection_config_is_refused(shared_data, tf_to_openmmlab, tmp_path):
+    config = str(ROOT / 'configs/ssdlite/ssdlite_mobilenetv2_1xb8-600i_toyshapes-192x192.py')
+    with pytest.raises(SystemExit) as stop:
+        tf_to_openmmlab.main([str(shared_data / FLOAT_DEEPLAB), str(tmp_path / 'out.pth'), '--config', config])
+    assert str(stop.value.code).startswith(f'error: {config}: builds a SSDLite, not a Mobile DeepLabv3')
+    assert not (tmp_path / 'out.pth').exists()

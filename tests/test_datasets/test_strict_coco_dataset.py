@@ -41,7 +41,7 @@ def test_class_missing_from_file_is_refused(coco_root):
     def rename(data):
         data['categories'][1]['name'] = 'rectangle'  # 'square' is gone: 'triangle' would become label 1
     path = write_annotations(coco_root, 'renamed.json', rename)
-    with pytest.raises(ValueError, match='renamed.json.*shifted'):
+    with pytest.raises(ValueError, match=r"renamed.json.*classes without a category: \['square'\]"):
         build(coco_root, path)
 
 
@@ -50,20 +50,26 @@ def test_annotations_outside_the_classes_are_refused_unless_allowed(coco_root):
         data['categories'].append(dict(id=4, name='star', supercategory='shape'))
         data['annotations'][0]['category_id'] = 4
     path = write_annotations(coco_root, 'extra.json', add_category)
-    with pytest.raises(ValueError, match=r'extra.json.*\[4\]'):
+    with pytest.raises(ValueError, match=r"extra.json.*annotated categories that are not classes.*'star \(id 4\)'"):
         build(coco_root, path)
     assert len(build(coco_root, path, allow_unlisted_categories=True)) == 4
 
 
-def test_degenerate_box_is_skipped_as_mmdetection_documents(coco_root):
+def test_degenerate_box_is_refused_or_dropped_with_a_count(coco_root):
+    """MMDetection skips boxes under a pixel without a word; here they are refused, or dropped on request and
+    counted."""
     def flatten(data):
         data['annotations'][0]['bbox'][2] = 0  # zero width
     path = write_annotations(coco_root, 'degenerate.json', flatten)
-    image_id = json.load(open(path))['annotations'][0]['image_id']
+    first = json.load(open(path))['annotations'][0]
+    with pytest.raises(ValueError, match=rf"degenerate.json: 1 invalid annotation\(s\): annotation {first['id']}: "
+                                         r'bbox .* has a width or height <= 0'):
+        build(coco_root, path)
     sound = build(coco_root, 'annotations/instances_train.json')
-    flat = build(coco_root, path)
+    with pytest.warns(UserWarning, match=r'degenerate.json: dropped 1 invalid annotation\(s\)'):
+        flat = build(coco_root, path, drop_invalid_annotations=True)
     count = {d['img_id']: len(d['instances']) for d in sound}
-    assert {d['img_id']: len(d['instances']) for d in flat}[image_id] == count[image_id] - 1
+    assert {d['img_id']: len(d['instances']) for d in flat}[first['image_id']] == count[first['image_id']] - 1
 
 
 def test_unreadable_image_error_names_the_file(coco_root, tmp_path):

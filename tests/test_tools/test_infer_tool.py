@@ -175,8 +175,11 @@ def test_crafted_checkpoint_is_refused(det_case, tmp_path, malicious_payload):
     _, (folder, _) = det_case
     payload, marker = malicious_payload
     torch.save({'state_dict': {}, 'meta': payload}, tmp_path / 'evil.pth')
-    with pytest.raises(UnsafeCheckpointError, match='Refused to load checkpoint'):
+    with pytest.raises(SystemExit, match='^error: Refused to load checkpoint'):
         infer_tool.main([DET_CONFIG, str(tmp_path / 'evil.pth'), folder, '--out-dir', str(tmp_path / 'out')])
+    with pytest.raises(UnsafeCheckpointError, match='Refused to load checkpoint'):  # the traceback with --debug
+        infer_tool.main([DET_CONFIG, str(tmp_path / 'evil.pth'), folder, '--out-dir', str(tmp_path / 'out'),
+                         '--debug'])
     assert not marker.exists()
 
 

@@ -30,6 +30,7 @@ checkout, with the real photos the int8 models are calibrated and their label ma
 table) and ``.png`` (a bar chart) into ``--out-dir`` and prints the Markdown; ``--from-json`` prints the Markdown of
 an earlier run again (and, with ``--out-dir``, writes its ``.md`` and ``.png`` there); ``--readme`` puts the Markdown
 into the README between its deploy benchmark markers. The reports are written by ``benchmark_reports.py``.
+Refusals print one line ``error: <file>: <reason>`` and exit with status 1 (``--debug``: the traceback).
 """
 import argparse
 import json
@@ -40,6 +41,7 @@ from benchmark_reports import markdown_report, markdown_table, replace_readme_ta
 
 from mmmnv2.analysis import BenchmarkSettings, DeploySettings, run_benchmark, run_deploy_benchmark
 from mmmnv2.analysis.deploy_suite import BENCHMARKED_MODELS, PEERS, RUNTIMES
+from mmmnv2.utils import add_debug_argument, one_line_errors, replace_when_written
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # Google's released files and the real photos, where a checkout keeps them: beside it, in shared/data
@@ -102,6 +104,7 @@ def parse_args() -> argparse.Namespace:
                                          'markers')
     deploy.add_argument('--from-json', help='print the Markdown of an earlier deploy run\'s JSON file (and with '
                                             '--out-dir write its .md and .png there)')
+    add_debug_argument(parser)
     args = parser.parse_args()
     if args.suite == 'peer' and not args.config and not args.from_json:
         parser.error('CONFIG is required (or --suite deploy, or --from-json)')
@@ -139,6 +142,11 @@ def deploy(args: argparse.Namespace) -> None:
 
 def main() -> None:
     args = parse_args()
+    with one_line_errors(args.debug):
+        benchmark(args)
+
+
+def benchmark(args: argparse.Namespace) -> None:
     if args.suite == 'deploy' or args.from_json:
         deploy(args)
         return
@@ -152,7 +160,7 @@ def main() -> None:
     results = run_benchmark(args.config, args.peer, settings)
     print(markdown_table(results))
     if args.out:
-        with open(args.out, 'w') as f:
+        with replace_when_written(args.out) as temporary, open(temporary, 'w') as f:
             json.dump(results, f, indent=2)
 
 

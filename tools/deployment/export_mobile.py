@@ -2,7 +2,7 @@
 
     python tools/deployment/export_mobile.py CONFIG CHECKPOINT --format {tflite,executorch} --out FILE
                                              [--shape H W] [--verify]
-                                             [--int8 [--calib-images 100] [--max-drop 1.0] [--num-threads N]]
+                                             [--int8 [--calib-images 100] [--max-drop 1.0] [--num-threads N]] [--debug]
 
 The network is the one ``tools/deployment/pytorch2onnx.py`` exports (batch norm folded, the config's fixed test size
 unless ``--shape`` says otherwise, NCHW float32 in, the model's raw outputs out), converted by ``litert-torch``
@@ -16,18 +16,17 @@ inside the file (``mmmnv2/deployment/mobile_export.py``). ``tools/test.py CONFIG
 ``tools/deployment/quantize.py``: fp32 (written as ``<FILE stem>_fp32.<ext>``) and int8 evaluated on the val set in
 the format's runtime; where int8 loses more than ``--max-drop`` points, the first convolution and the predictors are
 kept in float; the report goes beside FILE as ``.json``, and the exit status is 1 if int8 still loses more than the
-margin. Needs ``pip install "mmmnv2[mobile]"``.
+margin. Needs ``pip install "mmmnv2[mobile]"``. Refusals print one line ``error: <file>: <reason>`` and exit with
+status 1 (``--debug``: the traceback).
 """
 import argparse
-import os
-import os.path as osp
 import sys
 
 from mmengine.config import Config
 
 from mmmnv2.deployment import MOBILE_FORMATS, compare_with_pytorch, export_mobile, quantize_model
 from mmmnv2.deployment.quantization import describe_report
-from mmmnv2.utils import fixed_input_size
+from mmmnv2.utils import add_debug_argument, fixed_input_size, one_line_errors
 
 
 def parse_args() -> argparse.Namespace:
@@ -48,6 +47,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--max-drop', type=float, default=1.0,
                         help='--int8: most points int8 may lose on the val set before sensitive layers stay float')
     parser.add_argument('--num-threads', type=int, help='--int8: runtime threads of the evaluations')
+    add_debug_argument(parser)
     args = parser.parse_args()
     if args.int8 and (args.verify or args.shape):
         parser.error('--int8 exports at the config\'s size and checks the result on the val set; it takes neither '
@@ -57,11 +57,15 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    with one_line_errors(args.debug):
+        export(args)
+
+
+def export(args: argparse.Namespace) -> None:
     cfg = Config.fromfile(args.config)
     shape = tuple(args.shape) if args.shape else fixed_input_size(cfg)
     if not args.out.endswith(MOBILE_FORMATS[args.format]):
-        sys.exit(f'error: {args.out}: --format {args.format} writes {MOBILE_FORMATS[args.format]} files')
-    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+        raise ValueError(f'{args.out}: --format {args.format} writes {MOBILE_FORMATS[args.format]} files')
     if args.int8:
         report = quantize_model(cfg, args.checkpoint, args.out, calib_images=args.calib_images,
                                 max_drop=args.max_drop, num_threads=args.num_threads)
@@ -69,14 +73,12 @@ def main() -> None:
         if not report['within_margin']:
             sys.exit(f'int8 loses {report["drop"]:.2f} points, more than --max-drop {args.max_drop:g}')
         return
-    try:
-        export_mobile(cfg, args.checkpoint, args.out, args.format, input_size=shape)
-    except (FileNotFoundError, ValueError, ImportError) as error:
-        sys.exit(f'error: {args.out}: {error}')
+    if args.verify and args.shape and tuple(args.shape) != fixed_input_size(cfg):
+        raise ValueError(f'{args.config}: --verify runs the config\'s pre-processing; it needs the config\'s input '
+                         f'size {fixed_input_size(cfg)}, got --shape {args.shape}')
+    export_mobile(cfg, args.checkpoint, args.out, args.format, input_size=shape)
     print(f'Wrote {args.out} (1x3x{shape[0]}x{shape[1]} input, {args.format})')
     if args.verify:
-        if args.shape and tuple(args.shape) != fixed_input_size(cfg):
-            sys.exit('error: --verify runs the config\'s pre-processing; it needs the config\'s input size')
         print(f'Largest output difference, {args.format} vs PyTorch (relative to the largest output): '
               f'{compare_with_pytorch(cfg, args.checkpoint, args.out):.2e}')
 

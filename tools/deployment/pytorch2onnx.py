@@ -1,7 +1,7 @@
 """Export an SSDLite or Mobile DeepLabv3 checkpoint to ONNX.
 
     python tools/deployment/pytorch2onnx.py CONFIG CHECKPOINT [--output-file model.onnx] [--shape H W]
-                                            [--dynamic-batch] [--postprocess] [--verify]
+                                            [--dynamic-batch] [--postprocess] [--verify] [--debug]
 
 The graph is the network with batch norm folded into the convolutions, at the config's fixed test size (320x320
 for the COCO SSDLite, 512x512 for the VOC Mobile DeepLabv3) unless ``--shape`` says otherwise; ``--dynamic-batch``
@@ -10,16 +10,17 @@ graph in the runner, with the host's own code, or, with ``--postprocess``, in th
 written into it; detection outputs boxes / scores / labels, segmentation uint8 label maps at the image's size, see
 ``mmmnv2/deployment/postprocess_graph.py``). ``tools/test.py CONFIG model.onnx`` evaluates either file and
 ``tools/infer.py CONFIG model.onnx IMAGES`` draws its predictions. ``--verify`` compares the file's outputs with the
-PyTorch model's on a random input. Needs ``pip install "mmmnv2[deploy]"``.
+PyTorch model's on a random input. The output file may not be the checkpoint or the config (also through links);
+it is written through a temporary file and renamed into place. Refusals print one line ``error: <file>: <reason>``
+and exit with status 1 (``--debug``: the traceback). Needs ``pip install "mmmnv2[deploy]"``.
 """
 import argparse
-import os
 import os.path as osp
 
 from mmengine.config import Config
 
 from mmmnv2.deployment import compare_with_pytorch, export_onnx
-from mmmnv2.utils import fixed_input_size
+from mmmnv2.utils import add_debug_argument, fixed_input_size, one_line_errors
 
 
 def parse_args() -> argparse.Namespace:
@@ -36,17 +37,22 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--verify', action='store_true',
                         help='compare the ONNX outputs with the PyTorch model\'s on a random input (network only: '
                              'not with --postprocess)')
+    add_debug_argument(parser)
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
+    with one_line_errors(args.debug):
+        export(args)
+
+
+def export(args: argparse.Namespace) -> None:
     if args.verify and args.postprocess:
         raise SystemExit('--verify compares the network outputs; export without --postprocess to verify')
     cfg = Config.fromfile(args.config)
     shape = tuple(args.shape) if args.shape else fixed_input_size(cfg)
     output_file = args.output_file or osp.splitext(args.checkpoint)[0] + '.onnx'
-    os.makedirs(osp.dirname(osp.abspath(output_file)), exist_ok=True)
     export_onnx(cfg, args.checkpoint, output_file, input_size=shape, dynamic_batch=args.dynamic_batch,
                 postprocess=args.postprocess)
     print(f'Wrote {output_file} ({"N" if args.dynamic_batch else 1}x3x{shape[0]}x{shape[1]} input'

@@ -2,7 +2,7 @@
 
     python tools/deployment/quantize.py CONFIG CHECKPOINT_OR_ONNX --out model_int8.onnx
                                         [--backend {onnxruntime,openvino}] [--calib-images 100] [--max-drop 1.0]
-                                        [--num-threads N] [--work-dir DIR] [--cfg-options k=v ...]
+                                        [--num-threads N] [--work-dir DIR] [--cfg-options k=v ...] [--debug]
 
 CHECKPOINT_OR_ONNX: a checkpoint (exported first, to ``<out>_fp32.onnx``) or an fp32 ONNX file of the config.
 Calibration: ``--calib-images`` images of the config's train set through its test pipeline and data preprocessor.
@@ -12,7 +12,9 @@ The fp32 and the int8 model are then evaluated in that runtime on the config's v
 convolutions, the decode head's classifier) are kept in float and the model quantized again. Both results and the
 layers kept in float are printed and written to ``<out>.json``; the exit status is 1 if int8 still loses more than
 the margin. The int8 file runs like the fp32 one: ``tools/test.py CONFIG model_int8.onnx --backend ...``.
-See ``mmmnv2.deployment.quantization``. Needs ``pip install "mmmnv2[deploy]"``.
+Outputs that would overwrite the model or the config are refused; files are written through a temporary file and
+renamed into place. Refusals print one line ``error: <file>: <reason>`` and exit with status 1 (``--debug``: the
+traceback). See ``mmmnv2.deployment.quantization``. Needs ``pip install "mmmnv2[deploy]"``.
 """
 import argparse
 import sys
@@ -21,6 +23,7 @@ from mmengine.config import Config, DictAction
 
 from mmmnv2.deployment import ONNX_BACKENDS, quantize_model
 from mmmnv2.deployment.quantization import describe_report
+from mmmnv2.utils import add_debug_argument, one_line_errors
 
 
 def parse_args() -> argparse.Namespace:
@@ -37,11 +40,17 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--work-dir', help='folder for the evaluations\' logs (default: a temporary one)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings of the config, e.g. data roots (key=value)')
+    add_debug_argument(parser)
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
+    with one_line_errors(args.debug):
+        quantize(args)
+
+
+def quantize(args: argparse.Namespace) -> None:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)

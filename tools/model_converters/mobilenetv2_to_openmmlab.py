@@ -1,6 +1,6 @@
 """Convert a torchvision or timm MobileNetV2 ImageNet checkpoint to OpenMMLab's (mmcls/mmpretrain) layout.
 
-    python tools/model_converters/mobilenetv2_to_openmmlab.py SRC DST --source {torchvision,timm}
+    python tools/model_converters/mobilenetv2_to_openmmlab.py SRC DST --source {torchvision,timm} [--debug]
 
 SRC holds torchvision's ``mobilenet_v2`` state dict (``features.{0..18}.*``, ``classifier.1.*``) or timm's
 ``mobilenetv2_100`` one (``conv_stem``/``bn1``, ``blocks.{stage}.{block}.*``, ``conv_head``/``bn2``,
@@ -13,17 +13,23 @@ multiplier, so other widths convert too (build the backbone with the matching ``
 The key mapping is derived from the backbone's architecture table (``layer_specs``), not listed by hand. Every
 source key must be used and every target key produced; otherwise nothing is written and the offending keys are
 listed. The source is read with ``torch.load(..., weights_only=True)``: a file holding anything but tensors and
-plain containers is refused, never unpickled.
+plain containers is refused, never unpickled; a truncated or damaged one is named. DST may not be SRC (also through
+links); it is written through a temporary file and renamed into place. Refusals print one line
+``error: <file>: <reason>`` and exit with status 1 (``--debug``: the traceback).
 """
 import argparse
-import os
-import os.path as osp
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 import torch
 
 from mmmnv2.models.backbones.mobilenet_v2 import LayerSpec, layer_specs
-from mmmnv2.utils import UnsafeCheckpointError, refuse_unsafe_checkpoint
+from mmmnv2.utils import (
+    add_debug_argument,
+    load_checkpoint_file,
+    one_line_errors,
+    refuse_overwriting_inputs,
+    replace_when_written,
+)
 
 # Parameters and buffers of each kind of module; BN's ``num_batches_tracked`` may be absent from a source.
 PARAMS = {
@@ -122,8 +128,7 @@ def convert(state_dict: Mapping[str, torch.Tensor], source: str) -> Dict[str, to
 
 def load_source(path: str) -> Dict[str, torch.Tensor]:
     """The state dict in ``path`` (bare, or under 'state_dict' / 'model'), loaded without running pickled code."""
-    with refuse_unsafe_checkpoint():
-        checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+    checkpoint = load_checkpoint_file(path)  # weights-only; a truncated or damaged file is named
     if not isinstance(checkpoint, dict):
         raise ConversionError(f'it holds a {type(checkpoint).__name__}, not a state dict')
     for wrapper in ('state_dict', 'model'):
@@ -141,18 +146,20 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('src', help='torchvision or timm MobileNetV2 checkpoint')
     parser.add_argument('dst', help='output checkpoint, OpenMMLab layout')
     parser.add_argument('--source', required=True, choices=sorted(SOURCES), help='library that wrote SRC')
+    add_debug_argument(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
-    try:
-        state_dict = convert(load_source(args.src), args.source)
-    except (ConversionError, UnsafeCheckpointError) as error:
-        raise SystemExit(f'error: {args.src}: {error}') from error
-    if osp.dirname(args.dst):
-        os.makedirs(osp.dirname(args.dst), exist_ok=True)
-    torch.save({'state_dict': state_dict}, args.dst)
+    with one_line_errors(args.debug):
+        refuse_overwriting_inputs(args.dst, [args.src], 'output checkpoint')
+        try:
+            state_dict = convert(load_source(args.src), args.source)
+        except ConversionError as error:
+            raise ConversionError(f'{args.src}: {error}') from error
+        with replace_when_written(args.dst) as temporary:
+            torch.save({'state_dict': state_dict}, temporary)
     print(f'{args.source} -> OpenMMLab: {len(state_dict)} tensors written to {args.dst}')
 
 
