@@ -50,6 +50,17 @@ def test_export_does_not_replace_its_checkpoint(monkeypatch, tmp_path, checkpoin
     assert digest(checkpoint) == before
 
 
+@pytest.mark.parametrize('fmt, extension', [('tflite', '.tflite'), ('executorch', '.pte')])
+def test_mobile_export_does_not_replace_its_checkpoint(monkeypatch, tmp_path, checkpoint, fmt, extension):
+    before = digest(checkpoint)
+    out = tmp_path / f'model{extension}'
+    os.symlink(checkpoint, out)  # an output name of the right type that is the checkpoint
+    message = refusal(monkeypatch, 'deployment/export_mobile.py',
+                      [DET_CONFIG, checkpoint, '--format', fmt, '--out', str(out)])
+    assert f'would overwrite the input {checkpoint}' in message
+    assert digest(checkpoint) == before and out.is_symlink()
+
+
 def test_quantize_does_not_replace_its_model(monkeypatch, tmp_path):
     model = tmp_path / 'model.onnx'
     model.write_bytes(b'an fp32 model')
