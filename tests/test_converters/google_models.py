@@ -82,6 +82,31 @@ def deeplab_table7_variables(slim_variables: dict, seed: int) -> dict:
     return variables
 
 
+def deeplab_dm05_variables(shared_data: Path, seed: int) -> dict:
+    """The variables of TF DeepLab's DM 0.5 output stride 8 model under its names, as its graph had them before
+    TFLite folded BatchNorm: Google's folded kernels (``deeplabv3_257_mv_gpu.tflite``) with each folded bias unfolded
+    into BN variables with random statistics (variance, mean from ``seed``) and the affine parameters that give back
+    Google's function: gamma = sqrt(variance + eps), beta = bias + mean, with TF's eps of the layer (backbone 1e-3,
+    head 1e-5). ``logits/semantic`` keeps its biases."""
+    from mmmnv2.converters import read_tf_variables
+    rng = np.random.default_rng(seed)
+    folded = read_tf_variables(str(shared_data / 'tflite' / 'deeplabv3_257_mv_gpu.tflite')).arrays
+    variables = {}
+    for name, value in folded.items():
+        scope, leaf = name.rsplit('/', 1)
+        if leaf != 'biases' or scope == 'logits/semantic':
+            variables[name] = value.astype(np.float32)
+            continue
+        eps = 1e-3 if scope.startswith('MobilenetV2/') else 1e-5
+        variance = rng.uniform(0.5, 2, value.shape)
+        mean = rng.normal(0, 0.3, value.shape)
+        variables[f'{scope}/BatchNorm/gamma'] = np.sqrt(variance + eps).astype(np.float32)
+        variables[f'{scope}/BatchNorm/beta'] = (value + mean).astype(np.float32)
+        variables[f'{scope}/BatchNorm/moving_mean'] = mean.astype(np.float32)
+        variables[f'{scope}/BatchNorm/moving_variance'] = variance.astype(np.float32)
+    return variables
+
+
 def slim_checkpoint_variables(shared_data: Path) -> dict:
     """TF-slim's float MobileNetV2 1.0/224 variables (``../shared/data``) under their checkpoint names."""
     folder = shared_data / 'tf_slim_mobilenet_v2_1.0_224'
