@@ -61,7 +61,6 @@ class StrictCocoDataset(CocoDataset):
             data_list = super().load_data_list()
         except json.JSONDecodeError as error:
             raise ValueError(f'{self.ann_file} is not a valid COCO JSON file ({error})') from None
-        check_not_empty(data_list, self.ann_file, 'holds no images')
         if self.test_mode and not self.allow_no_annotations and not any(d['instances'] for d in data_list):
             raise ValueError(f'{self.ann_file}: a test set without a single annotation; the evaluation would report '
                              f'mAP -1. Set allow_no_annotations=True to only write predictions (format_only).')

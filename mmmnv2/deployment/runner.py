@@ -21,7 +21,7 @@ from .graph_format import (
     metadata_json,
     relative_difference,
 )
-from .sessions import file_backend, open_session
+from .sessions import open_session
 
 ForwardResults = Union[List, Tuple[torch.Tensor, ...], torch.Tensor]
 
@@ -47,8 +47,8 @@ class ONNXRunner(BaseModel):
         if not osp.isfile(onnx_file):
             raise FileNotFoundError(f'exported model file not found: {onnx_file}')
         self.onnx_file = onnx_file
-        self.backend = file_backend(onnx_file, backend)
         self.session = open_session(onnx_file, backend, num_threads)
+        self.backend = self.session.backend  # the format's default runtime where ``backend`` is None
         self.metadata: Dict[str, str] = self.session.metadata
         if self.metadata.get(META_HOST, host) != host:
             raise ValueError(f'{onnx_file} was exported from a {self.metadata[META_HOST]} model, but the config is '

@@ -50,9 +50,11 @@ def check_num_threads(num_threads: Optional[int]) -> None:
 
 
 class BackendSession:
-    """One compiled network: ``input_shape`` (N, C, H, W; None where dynamic), ``output_shapes`` (name -> shape,
-    in graph output order), ``metadata`` (the ONNX file's metadata_props) and ``run`` (one array per output)."""
+    """One compiled network: ``backend`` (the runtime it runs in), ``input_shape`` (N, C, H, W; None where dynamic),
+    ``output_shapes`` (name -> shape, in graph output order), ``metadata`` (the file's metadata) and ``run`` (one
+    array per output)."""
 
+    backend: str
     input_shape: List[Dim]
     output_shapes: Dict[str, List[Dim]]
     metadata: Dict[str, str]
@@ -224,9 +226,11 @@ def open_session(model_file: str, backend: Optional[str] = None, num_threads: Op
     if model_file.lower().endswith('.onnx'):
         check_onnx_file(model_file)  # before a runtime reads it: external data, custom operators
     try:
-        return session_class(model_file, num_threads)
+        session = session_class(model_file, num_threads)
     except ImportError:  # the runtime is not installed: its own message says which extra to install
         raise
     except Exception as error:  # each runtime raises its own error types for a file it cannot load
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ValueError(f'{model_file}: {backend} cannot load it ({reason})') from error
+    session.backend = backend
+    return session

@@ -20,10 +20,7 @@ from .safe_checkpoint import (
 from .safe_output import make_output_folder, refuse_overwriting_inputs, replace_when_written, write_image
 from .state_dict import CheckpointMismatchError, check_checkpoint_fits, load_checkpoint_into
 
-# What a refused checkpoint raises: the tools report these as errors without a traceback.
-CHECKPOINT_ERRORS = (UnsafeCheckpointError, CorruptCheckpointError, CheckpointMismatchError)
-
-__all__ = ['CHECKPOINT_ERRORS', 'HOSTS', 'REFUSALS', 'CheckpointMismatchError', 'CorruptCheckpointError', 'Host',
+__all__ = ['HOSTS', 'REFUSALS', 'CheckpointMismatchError', 'CorruptCheckpointError', 'Host',
            'UnsafeCheckpointError', 'add_debug_argument', 'add_run_arguments', 'allow_mmengine_checkpoint_types',
            'build_host_model', 'check_checkpoint_fits', 'config_dataset_meta', 'config_host', 'config_input_size',
            'drop_pretrained', 'error_line', 'file_sha256', 'fixed_input_size', 'fuse_conv_bn_layers',
