@@ -9,7 +9,7 @@ registered components are also attributes of the package (``mmmnv2.MobileNetV2``
 from . import datasets, deployment, engine, models  # noqa: F401  (registers the components)
 from .datasets import StrictCocoDataset, StrictPascalVOCDataset, StrictSegDataset
 from .datasets.transforms import CheckSegMap, SSDRandomCrop, TFLegacyResize
-from .deployment import ONNXDetector, ONNXSegmentor
+from .deployment import ExportedDetector, ExportedSegmentor
 from .engine import RMSpropTF, StrictLoadHook, VerifiedCheckpointHook
 from .models import (
                      MobileDeepLabV3,
@@ -28,8 +28,8 @@ from .version import __version__
 allow_mmengine_checkpoint_types()
 register_safe_checkpoint_loaders()
 
-__all__ = ['CheckSegMap', 'MobileDeepLabV3', 'MobileDeepLabV3Head', 'MobileNetV2', 'ONNXDetector',
-           'ONNXSegmentor', 'RMSpropTF', 'SSDLite', 'SSDLiteAnchorGenerator', 'SSDLiteHead', 'SSDLiteNeck',
+__all__ = ['CheckSegMap', 'MobileDeepLabV3', 'MobileDeepLabV3Head', 'MobileNetV2', 'ExportedDetector',
+           'ExportedSegmentor', 'RMSpropTF', 'SSDLite', 'SSDLiteAnchorGenerator', 'SSDLiteHead', 'SSDLiteNeck',
            'SSDRandomCrop', 'StrictCocoDataset', 'StrictLoadHook', 'StrictPascalVOCDataset', 'StrictSegDataset',
            'TFHardExampleMiner', 'TFLegacyResize', 'TFSigmoidClassificationLoss', 'VerifiedCheckpointHook',
            '__version__']

@@ -39,7 +39,7 @@ from mmengine.structures import InstanceData, PixelData
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..apis import init_model
-from ..deployment import export_onnx, init_onnx_model
+from ..deployment import export_onnx, init_exported_model
 from ..utils import config_host, config_input_size, drop_pretrained, optimize_for_inference
 
 # key -> (figure, unit), in table order
@@ -232,7 +232,7 @@ class Subject:
         onnx_file = osp.join(settings.onnx_dir, f'{self.name}_{osp.splitext(osp.basename(self.config))[0]}.onnx')
         with quiet_logger():
             export_onnx(self.cfg, None, onnx_file)
-            model = init_onnx_model(self.cfg, onnx_file, num_threads=settings.threads)
+            model = init_exported_model(self.cfg, onnx_file, num_threads=settings.threads)
         add_missing_loss_cls(model)  # the runner predicts with the host's head
         self.info['onnx_file'] = onnx_file
         return model

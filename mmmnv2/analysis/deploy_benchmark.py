@@ -32,7 +32,7 @@ import torch
 from mmengine.model import BaseModel
 
 from ..converters import convert_tf_file
-from ..deployment import add_postprocess, export_onnx, init_onnx_model
+from ..deployment import add_postprocess, export_onnx, init_exported_model
 from ..deployment.quantization import QUANTIZERS
 from ..utils import load_checkpoint_file, load_checkpoint_into
 from .benchmark import (
@@ -121,7 +121,7 @@ def preprocessed_inputs(runner: BaseModel, subject: Subject, photos: Sequence[st
 def runtime_model(subject: Subject, model_file: str, backend: str, threads: int) -> BaseModel:
     """The runner for ``model_file`` on ``backend``."""
     with quiet_logger():
-        model = init_onnx_model(subject.cfg, model_file, num_threads=threads, backend=backend)
+        model = init_exported_model(subject.cfg, model_file, num_threads=threads, backend=backend)
     add_missing_loss_cls(model)  # the runner predicts with the host's head
     return model
 

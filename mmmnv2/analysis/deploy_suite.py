@@ -23,7 +23,7 @@ PEERS = ('ssdlite_peer', 'deeplab_peer')
 class Runtime:
     column: str  # its column in the tables
     precision: str  # 'fp32' or 'int8'
-    backend: Optional[str]  # the runner's backend (``init_onnx_model``); None: the PyTorch model
+    backend: Optional[str]  # the runner's backend (``init_exported_model``); None: the PyTorch model
 
 
 RUNTIMES = {

@@ -36,7 +36,7 @@ from mmengine.registry import DefaultScope
 from mmengine.structures import BaseDataElement
 from PIL import Image, UnidentifiedImageError
 
-from mmmnv2.deployment import EXPORTED_EXTENSIONS, init_onnx_model
+from mmmnv2.deployment import EXPORTED_EXTENSIONS, init_exported_model
 from mmmnv2.utils import config_host, init_pytorch_model, replace_when_written, write_image
 from mmmnv2.visualization import draw_sample
 
@@ -89,7 +89,7 @@ def init_model(config: Union[str, Config], weights: Optional[str] = None, device
 
     ``weights``: None for the initial weights; a checkpoint (``.pth``/``.pt``): the PyTorch model
     (``mmmnv2.utils.init_pytorch_model``: loaded weights-only and strictly), on ``device`` (default GPU if there is
-    one, else CPU); or an exported file run in ``backend`` (``mmmnv2.deployment.init_onnx_model``): ``.onnx`` in
+    one, else CPU); or an exported file run in ``backend`` (``mmmnv2.deployment.init_exported_model``): ``.onnx`` in
     'onnxruntime' (the default) or 'openvino', ``.tflite`` in 'litert', ``.pte`` in 'executorch'. The model is in
     eval mode and has ``test_step``, ``cfg`` and
     ``dataset_meta`` (the file's, else the config's data set's).
@@ -99,7 +99,7 @@ def init_model(config: Union[str, Config], weights: Optional[str] = None, device
     if weights is not None:
         check_model_file(weights)
         if weights.lower().endswith(EXPORTED_EXTENSIONS):
-            return init_onnx_model(cfg, weights, backend=backend)
+            return init_exported_model(cfg, weights, backend=backend)
     if backend is not None:
         raise ValueError(f'backend={backend!r} runs an exported file; weights must then be one of '
                          f'{", ".join(EXPORTED_EXTENSIONS)}, got {weights}')

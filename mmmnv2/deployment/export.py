@@ -3,7 +3,7 @@
 The graph is the network only, batch norm folded into the convolutions: images in, the same tensors as the model's
 ``mode='tensor'`` out (detection: per-level class scores and box deltas; segmentation: the decode head's logits).
 Anchor decoding + NMS (detection) and resizing to the image + argmax (segmentation) run after the graph, in the
-host's own code, in the runners (``ONNXDetector`` / ``ONNXSegmentor``), so an exported model's results
+host's own code, in the runners (``ExportedDetector`` / ``ExportedSegmentor``), so an exported model's results
 are computed exactly as the PyTorch evaluation computes them.
 With ``postprocess=True`` the graph ends with that post-processing instead, as ONNX operators
 (``postprocess_graph``), with the config's ``test_cfg`` written into it and its settings into the file's metadata.

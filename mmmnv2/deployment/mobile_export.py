@@ -4,7 +4,7 @@ The exported network is the one ``export_onnx`` writes (``export.Network``: batc
 ``mode='tensor'`` outputs out, at a fixed input size), converted by the formats' own tools: ``litert_torch.convert``
 (PyTorch -> LiteRT) and ``torch.export`` -> ``executorch.exir.to_edge_transform_and_lower`` with the XNNPACK
 partitioner (ExecuTorch's CPU backend on Android, iOS and Linux). Inputs and outputs keep PyTorch's NCHW layout, so the
-runners (``ONNXDetector`` / ``ONNXSegmentor``) treat the files as they treat an ``.onnx``.
+runners (``ExportedDetector`` / ``ExportedSegmentor``) treat the files as they treat an ``.onnx``.
 
 The metadata an ONNX file holds in ``metadata_props`` (``graph_format.META_*``: host, data set meta) travels inside
 each file, where each format has room for it:

@@ -38,7 +38,7 @@ from mmengine.registry import DATASETS, init_default_scope
 
 from ..utils import config_host, make_output_folder, refuse_overwriting_inputs, replace_when_written
 from .graph_format import INPUT_NAME, import_deploy_dependency
-from .runner import init_onnx_model, onnx_model_cfg
+from .runner import exported_model_cfg, init_exported_model
 from .sessions import check_num_threads, file_backend
 
 # MMDetection's CocoMetric logs fractions, MMSegmentation's IoUMetric percentages; the guard speaks in points.
@@ -95,7 +95,7 @@ def calibration_inputs(cfg: Config, onnx_file: str, count: int) -> List[np.ndarr
     dataset = DATASETS.build(dataset_cfg)
     if len(dataset) == 0:
         raise ValueError('the config\'s train set is empty: there are no images to calibrate on')
-    runner = init_onnx_model(cfg, onnx_file)
+    runner = init_exported_model(cfg, onnx_file)
     indices = np.unique(np.linspace(0, len(dataset) - 1, min(count, len(dataset))).round().astype(int))
     return [runner.data_preprocessor(pseudo_collate([dataset[int(i)]]), False)['inputs'].numpy()
             for i in indices]
@@ -157,7 +157,7 @@ def evaluate(cfg: Config, onnx_file: str, backend: str, num_threads: Optional[in
     from mmengine.runner import Runner
     host = config_host(cfg)
     eval_cfg = copy.deepcopy(cfg)
-    eval_cfg.model = onnx_model_cfg(cfg, onnx_file, num_threads, backend)
+    eval_cfg.model = exported_model_cfg(cfg, onnx_file, num_threads, backend)
     eval_cfg.load_from = None
     eval_cfg.resume = False
     eval_cfg.launcher = 'none'

@@ -1,6 +1,6 @@
 """The runners' shared part: a session of an exported file (``.onnx`` in onnxruntime or OpenVINO, ``.tflite`` in LiteRT,
-``.pte`` in ExecuTorch) behind an MMEngine model (``ONNXRunner``), and how a config's model is swapped for a runner
-(``onnx_model_cfg``, ``init_onnx_model``)."""
+``.pte`` in ExecuTorch) behind an MMEngine model (``ExportedModelRunner``), and how a config's model is swapped for a
+runner (``exported_model_cfg``, ``init_exported_model``)."""
 import copy
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -26,44 +26,44 @@ from .sessions import open_session
 ForwardResults = Union[List, Tuple[torch.Tensor, ...], torch.Tensor]
 
 
-class ONNXRunner(BaseModel):
+class ExportedModelRunner(BaseModel):
     """Pre-processing of the config, the exported network in its runtime, post-processing of the host.
 
     Args:
-        onnx_file: the file ``export_onnx`` (``.onnx``) or ``export_mobile`` (``.tflite``, ``.pte``) wrote.
+        model_file: the file ``export_onnx`` (``.onnx``) or ``export_mobile`` (``.tflite``, ``.pte``) wrote.
         model: the config's ``model`` dict. It is built (without weights) for its post-processing only.
-        input_size: (height, width) the config feeds the network; an ONNX file made for another size is refused, and
+        input_size: (height, width) the config feeds the network; a file made for another size is refused, and
             so is one whose recorded model settings (``graph_format.MODEL_SETTINGS``: anchors, box coder, classes,
             normalisation) differ from ``model``'s, naming the key.
-        host: 'mmdet' or 'mmseg'; an ONNX file exported from the other host is refused.
+        host: 'mmdet' or 'mmseg'; a file exported from the other host is refused.
         num_threads: the runtime's threads (None: its default, one per core).
         backend: the runtime (``sessions.FILE_BACKENDS``: 'onnxruntime' or 'openvino' for ``.onnx``, 'litert' for
             ``.tflite``, 'executorch' for ``.pte``); None: the format's default.
     """
 
-    def __init__(self, onnx_file: str, model: dict, input_size: Sequence[int], host: str,
+    def __init__(self, model_file: str, model: dict, input_size: Sequence[int], host: str,
                  num_threads: Optional[int] = None, backend: Optional[str] = None) -> None:
         super().__init__(data_preprocessor=model.get('data_preprocessor', None))
-        if not osp.isfile(onnx_file):
-            raise FileNotFoundError(f'exported model file not found: {onnx_file}')
-        self.onnx_file = onnx_file
-        self.session = open_session(onnx_file, backend, num_threads)
+        if not osp.isfile(model_file):
+            raise FileNotFoundError(f'exported model file not found: {model_file}')
+        self.model_file = model_file
+        self.session = open_session(model_file, backend, num_threads)
         self.backend = self.session.backend  # the format's default runtime where ``backend`` is None
         self.metadata: Dict[str, str] = self.session.metadata
         if self.metadata.get(META_HOST, host) != host:
-            raise ValueError(f'{onnx_file} was exported from a {self.metadata[META_HOST]} model, but the config is '
+            raise ValueError(f'{model_file} was exported from a {self.metadata[META_HOST]} model, but the config is '
                              f'{host}')
-        self.file_dataset_meta: Dict = metadata_json(onnx_file, self.metadata, META_DATASET_META, {})
+        self.file_dataset_meta: Dict = metadata_json(model_file, self.metadata, META_DATASET_META, {})
         if not isinstance(self.file_dataset_meta, dict):
-            raise ValueError(f'{onnx_file}: its metadata {META_DATASET_META} is not a JSON object')
+            raise ValueError(f'{model_file}: its metadata {META_DATASET_META} is not a JSON object')
         if META_MODEL_SETTINGS in self.metadata:  # anchors, box coder, classes, normalisation
-            check_model_settings(onnx_file, metadata_json(onnx_file, self.metadata, META_MODEL_SETTINGS), model)
+            check_model_settings(model_file, metadata_json(model_file, self.metadata, META_MODEL_SETTINGS), model)
         # The post-processing in the graph (export_onnx(..., postprocess=True)); None: the graph is the network only.
-        self.postprocess: Optional[Dict] = metadata_json(onnx_file, self.metadata, META_POSTPROCESS)
+        self.postprocess: Optional[Dict] = metadata_json(model_file, self.metadata, META_POSTPROCESS)
         shape = self.session.input_shape  # [batch, 3, height, width]; None where dynamic
         self.input_size = (int(input_size[0]), int(input_size[1]))
         if tuple(shape[2:]) != self.input_size:
-            raise ValueError(f'{onnx_file} takes {shape[2]}x{shape[3]} inputs, but the config feeds '
+            raise ValueError(f'{model_file} takes {shape[2]}x{shape[3]} inputs, but the config feeds '
                              f'{self.input_size[0]}x{self.input_size[1]}; export it for this config\'s size')
         self.batch_size = shape[0]  # None: any batch size
         self.output_names = list(self.session.output_shapes)
@@ -75,7 +75,7 @@ class ONNXRunner(BaseModel):
             self.check_postprocess(self.postprocess)
 
     def check_output_channels(self, channels: Dict[str, Optional[int]]) -> None:
-        """Refuse a file whose outputs do not have the channels the config's head post-processes (an ONNX file
+        """Refuse a file whose outputs do not have the channels the config's head post-processes (a file
         of another class count would otherwise give wrong results, or fail deep in the post-processing)."""
         raise NotImplementedError
 
@@ -84,10 +84,10 @@ class ONNXRunner(BaseModel):
         raise NotImplementedError
 
     def init_weights(self) -> None:
-        """Nothing to initialise: the weights are in the ONNX file."""
+        """Nothing to initialise: the weights are in the exported file."""
 
     def test_step(self, data: Union[dict, tuple, list]) -> list:
-        """Pre-processing, the ONNX network, post-processing, with PyTorch on one thread meanwhile.
+        """Pre-processing, the exported network, post-processing, with PyTorch on one thread meanwhile.
 
         The network runs on the runtime's threads; PyTorch's thread pool, woken by the small pre- and post-processing
         operations, would otherwise keep spinning on the same cores (measured on 2 cores: SSDLite at 320, no boxes,
@@ -102,13 +102,13 @@ class ONNXRunner(BaseModel):
 
     def forward_network(self, inputs: np.ndarray, extra_inputs: Optional[Dict[str, np.ndarray]] = None
                         ) -> List[np.ndarray]:
-        """Run the ONNX graph on a float32 NCHW batch; one array per graph output (in ``output_names`` order).
+        """Run the exported network on a float32 NCHW batch; one array per graph output (in ``output_names`` order).
 
         ``extra_inputs``: the graph's other inputs by name (a post-processed segmentor's crop and output size).
         """
         if tuple(inputs.shape[2:]) != self.input_size:
             raise ValueError(f'inputs of {inputs.shape[2]}x{inputs.shape[3]} reach the network, but '
-                             f'{self.onnx_file} takes {self.input_size[0]}x{self.input_size[1]}')
+                             f'{self.model_file} takes {self.input_size[0]}x{self.input_size[1]}')
         inputs = np.ascontiguousarray(inputs, dtype=np.float32)
         if self.batch_size is None or len(inputs) == self.batch_size:
             return self.session.run(inputs, extra_inputs)
@@ -121,7 +121,7 @@ class ONNXRunner(BaseModel):
             return self.network_outputs(inputs)
         if mode == 'predict':
             return self.predict(inputs, data_samples)
-        raise ValueError(f'an ONNX model only runs inference (mode "predict" or "tensor"), got mode {mode!r}')
+        raise ValueError(f'an exported model only runs inference (mode "predict" or "tensor"), got mode {mode!r}')
 
     def network_outputs(self, inputs: torch.Tensor) -> ForwardResults:
         raise NotImplementedError
@@ -130,17 +130,17 @@ class ONNXRunner(BaseModel):
         raise NotImplementedError
 
 
-def onnx_model_cfg(cfg: Config, onnx_file: str, num_threads: Optional[int] = None,
+def exported_model_cfg(cfg: Config, model_file: str, num_threads: Optional[int] = None,
                    backend: Optional[str] = None) -> ConfigDict:
-    """A ``model`` config that runs the exported ``onnx_file`` (``.onnx``, ``.tflite`` or ``.pte``) in ``backend``
+    """A ``model`` config that runs the exported ``model_file`` (``.onnx``, ``.tflite`` or ``.pte``) in ``backend``
     (None: the format's default runtime) in place of the config's model (same pre- and post-processing)."""
     model = copy.deepcopy(cfg.model)
     drop_pretrained(model)  # the runner's host model only post-processes; its weights are never used
-    return ConfigDict(type=config_host(cfg).onnx_runner, onnx_file=onnx_file, model=model,
+    return ConfigDict(type=config_host(cfg).exported_runner, model_file=model_file, model=model,
                       input_size=fixed_input_size(cfg), num_threads=num_threads, backend=backend)
 
 
-def init_onnx_model(config: Union[str, Config], model_file: str, num_threads: Optional[int] = None,
+def init_exported_model(config: Union[str, Config], model_file: str, num_threads: Optional[int] = None,
                     backend: Optional[str] = None) -> BaseModel:
     """The runner for the exported file ``model_file`` (``.onnx``, ``.tflite`` or ``.pte``) in ``backend`` (None: the
     format's default runtime) with ``num_threads`` threads and the config's processing, with ``.cfg`` and
@@ -148,7 +148,7 @@ def init_onnx_model(config: Union[str, Config], model_file: str, num_threads: Op
     lists where they differ)."""
     cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
     init_default_scope(config_host(cfg).scope)
-    model = MODELS.build(onnx_model_cfg(cfg, model_file, num_threads, backend))
+    model = MODELS.build(exported_model_cfg(cfg, model_file, num_threads, backend))
     model.cfg = cfg
     model.dataset_meta = model_dataset_meta(cfg, model_file, model.file_dataset_meta)
     return model.eval()
@@ -160,7 +160,7 @@ def compare_with_pytorch(config: Union[str, Config], checkpoint: str, model_file
     configs normalise to."""
     cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
     model = init_pytorch_model(cfg, checkpoint, 'cpu')
-    runner = init_onnx_model(cfg, model_file)
+    runner = init_exported_model(cfg, model_file)
     inputs = torch.rand(1, 3, *fixed_input_size(cfg)) * 2 - 1
     with torch.no_grad():
         expected = model(inputs, mode='tensor')

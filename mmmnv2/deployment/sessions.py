@@ -3,8 +3,8 @@ LiteRT for ``.tflite``, ExecuTorch for ``.pte``.
 
 An ``.onnx`` file (fp32, or int8 with QuantizeLinear/DequantizeLinear pairs) runs in onnxruntime or OpenVINO; the
 ``.tflite`` and ``.pte`` files of ``mobile_export`` in LiteRT's interpreter and ExecuTorch's runtime. The runners
-(``ONNXDetector``, ``ONNXSegmentor``) see only ``BackendSession``: the input shape, the outputs' names and shapes,
-the file's metadata, and ``run``.
+(``ExportedDetector``, ``ExportedSegmentor``) see only ``BackendSession``: the input shape, the outputs' names and
+shapes, the file's metadata, and ``run``.
 """
 import json
 import os.path as osp

@@ -1,8 +1,8 @@
 """The two OpenMMLab hosts mmmnv2 serves, one record each: everything that differs between them, stated once.
 
 A config names its host by ``default_scope`` ('mmdet' or 'mmseg'); ``config_host`` looks the record up, and the
-tools, the exporter, the ONNX runners and the benchmark read what they need from it instead of branching on the
-scope's name.
+tools, the exporter, the runners of exported files and the benchmark read what they need from it instead of
+branching on the scope's name.
 """
 import warnings
 from dataclasses import dataclass
@@ -48,7 +48,7 @@ class Host:
     metric_name: str  # that metric, as a reader knows it
     metric_to_percent: float  # factor from the logged value to percent (COCO logs fractions, MMSeg percent)
     post_processing: str  # what runs after the network at test time
-    onnx_runner: str  # registered type of the ONNX Runtime model that returns the host's data samples
+    exported_runner: str  # registered type of the runner of exported files that returns the host's data samples
     benchmark_peer: str  # the closest model the host ships (neither is the paper's model)
     benchmark_batch_size: int  # training batch of the benchmark
     benchmark_image_size: Optional[Tuple[int, int]]  # decoded image of the end-to-end figures; None: input size
@@ -60,14 +60,14 @@ HOSTS: Dict[str, Host] = {
     'mmdet': Host(
         scope='mmdet', task='detection', head='bbox_head', data_sample='mmdet.structures.DetDataSample',
         metric='coco/bbox_mAP_50', metric_name='bbox mAP@0.5', metric_to_percent=100.0,
-        post_processing='box decoding + NMS', onnx_runner='mmmnv2.ONNXDetector',
+        post_processing='box decoding + NMS', exported_runner='mmmnv2.ExportedDetector',
         benchmark_peer='mmdet::ssd/ssdlite_mobilenetv2-scratch_8xb24-600e_coco.py', benchmark_batch_size=8,
         benchmark_image_size=(480, 640),  # (height, width) of a typical COCO image; the test pipeline resizes it
         apply_show_dir=_mmdet_show_dir, apply_out=_mmdet_out),
     'mmseg': Host(
         scope='mmseg', task='segmentation', head='decode_head', data_sample='mmseg.structures.SegDataSample',
         metric='mIoU', metric_name='mIoU', metric_to_percent=1.0,
-        post_processing='resize to the image + argmax', onnx_runner='mmmnv2.ONNXSegmentor',
+        post_processing='resize to the image + argmax', exported_runner='mmmnv2.ExportedSegmentor',
         benchmark_peer='mmseg::mobilenet_v2/mobilenet-v2-d8_deeplabv3_4xb4-160k_ade20k-512x512.py',
         benchmark_batch_size=4, benchmark_image_size=None,
         apply_show_dir=_mmseg_show_dir, apply_out=_mmseg_out),

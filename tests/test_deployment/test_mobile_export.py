@@ -16,7 +16,7 @@ from mmengine.config import Config
 from toy_runs import DET_CONFIG, SEG_CONFIG, run_tool_in_process
 
 from mmmnv2.apis import init_model
-from mmmnv2.deployment import export_mobile, init_onnx_model, relative_difference
+from mmmnv2.deployment import export_mobile, init_exported_model, relative_difference
 from mmmnv2.deployment.graph_format import META_DATASET_META, META_HOST
 from mmmnv2.utils import config_dataset_meta, fixed_input_size
 
@@ -55,7 +55,7 @@ def mobile_exports(toy_checkpoints, tmp_path_factory):
 def test_exported_network_matches_pytorch(task, fmt, toy_checkpoints, mobile_exports):
     model, _ = toy_checkpoints[task]
     cfg = Config.fromfile(CONFIGS[task])
-    runner = init_onnx_model(cfg, mobile_exports(task, fmt), num_threads=1)
+    runner = init_exported_model(cfg, mobile_exports(task, fmt), num_threads=1)
     assert runner.backend == {'tflite': 'litert', 'executorch': 'executorch'}[fmt]
     assert runner.session.input_shape == [1, 3, *fixed_input_size(cfg)]
     # the metadata written into the file, read back by the format's own reader
@@ -93,12 +93,12 @@ def test_segmentor_file_gives_the_pytorch_label_maps(fmt, toy_checkpoints, mobil
 @pytest.mark.parametrize('fmt', list(FORMATS))
 def test_file_of_the_other_task_is_refused(fmt, mobile_exports):
     with pytest.raises(ValueError, match='exported from a mmseg model, but the config is mmdet'):
-        init_onnx_model(DET_CONFIG, mobile_exports('seg', fmt))
+        init_exported_model(DET_CONFIG, mobile_exports('seg', fmt))
 
 
 def test_runtime_of_another_format_is_refused(mobile_exports):
     with pytest.raises(ValueError, match=r"backend 'onnxruntime' does not run \.tflite files.*\('litert',\)"):
-        init_onnx_model(SEG_CONFIG, mobile_exports('seg', 'tflite'), backend='onnxruntime')
+        init_exported_model(SEG_CONFIG, mobile_exports('seg', 'tflite'), backend='onnxruntime')
 
 
 def test_export_refuses_a_wrong_format_or_extension(tmp_path):
@@ -113,8 +113,8 @@ def test_export_refuses_a_wrong_format_or_extension(tmp_path):
 def test_missing_runtime_names_the_mobile_extra(module, mobile_exports, tmp_path, monkeypatch):
     call = {'litert_torch': lambda: export_mobile(SEG_CONFIG, None, str(tmp_path / 'm.tflite'), 'tflite'),
             'executorch.exir': lambda: export_mobile(SEG_CONFIG, None, str(tmp_path / 'm.pte'), 'executorch'),
-            'ai_edge_litert.interpreter': lambda: init_onnx_model(SEG_CONFIG, mobile_exports('seg', 'tflite')),
-            'executorch.runtime': lambda: init_onnx_model(SEG_CONFIG, mobile_exports('seg', 'executorch'))}[module]
+            'ai_edge_litert.interpreter': lambda: init_exported_model(SEG_CONFIG, mobile_exports('seg', 'tflite')),
+            'executorch.runtime': lambda: init_exported_model(SEG_CONFIG, mobile_exports('seg', 'executorch'))}[module]
     monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
     package = module.split('.')[0]
     with pytest.raises(ImportError, match=rf'^{package} is needed .*`pip install "mmmnv2\[mobile\]"`'):
@@ -181,7 +181,7 @@ def test_int8_through_the_format_quantizer_with_the_guard(fmt, max_drop, seg_dat
         assert json.load(f) == report
     # int8 weights: a quarter of the float file's size, give or take the float layers and scales
     assert osp.getsize(out) < 0.4 * osp.getsize(report['fp32_model'])
-    runner = init_onnx_model(seg_data_cfg, out, num_threads=1)
+    runner = init_exported_model(seg_data_cfg, out, num_threads=1)
     inputs = torch.rand(1, 3, *fixed_input_size(seg_data_cfg)) * 2 - 1
     with torch.no_grad():
         expected = model(inputs, mode='tensor')

@@ -20,7 +20,7 @@ from mmmnv2.apis import init_model
 from mmmnv2.deployment import (
     UnsupportedOperatorError,
     export_onnx,
-    init_onnx_model,
+    init_exported_model,
     relative_difference,
 )
 from mmmnv2.deployment.quantization import quantize_nncf, quantize_onnxruntime
@@ -49,7 +49,7 @@ def test_export_folds_batch_norm_and_matches_pytorch(config, tmp_path):
     height, width = fixed_input_size(cfg)
     assert input_shape(onnx_file) == [1, 3, height, width]
     assert (height, width) == ((320, 320) if config == COCO_CONFIG else (512, 512))
-    runner = init_onnx_model(cfg, onnx_file, num_threads=1)
+    runner = init_exported_model(cfg, onnx_file, num_threads=1)
     inputs = torch.rand(2, 3, height, width) * 2 - 1  # a static batch of 1 runs image by image
     with torch.no_grad():
         expected = model(inputs, mode='tensor')
@@ -78,8 +78,8 @@ def seg_toy_export(tmp_path_factory):
 
 def test_detector_runner_gives_the_pytorch_detections(det_toy_export, tmp_path):
     model, onnx_file = det_toy_export
-    runner = init_onnx_model(Config.fromfile(DET_CONFIG), onnx_file)
-    assert input_shape(runner.onnx_file)[0] == 'batch'
+    runner = init_exported_model(Config.fromfile(DET_CONFIG), onnx_file)
+    assert input_shape(runner.model_file)[0] == 'batch'
     data = toy_batch(DET_CONFIG, str(tmp_path / 'data'), 'det')
     with torch.no_grad():
         expected = model.test_step(data)
@@ -88,7 +88,7 @@ def test_detector_runner_gives_the_pytorch_detections(det_toy_export, tmp_path):
 
 def test_segmentor_runner_gives_the_pytorch_label_maps(seg_toy_export, tmp_path):
     model, onnx_file = seg_toy_export
-    runner = init_onnx_model(Config.fromfile(SEG_CONFIG), onnx_file)
+    runner = init_exported_model(Config.fromfile(SEG_CONFIG), onnx_file)
     data = toy_batch(SEG_CONFIG, str(tmp_path / 'data'), 'seg')
     with torch.no_grad():
         expected = model.test_step(data)
@@ -102,7 +102,7 @@ def test_segmentor_runner_gives_the_pytorch_label_maps(seg_toy_export, tmp_path)
 
 def test_segmentor_runner_pads_smaller_images_and_refuses_larger(seg_toy_export):
     _, onnx_file = seg_toy_export
-    runner = init_onnx_model(Config.fromfile(SEG_CONFIG), onnx_file)
+    runner = init_exported_model(Config.fromfile(SEG_CONFIG), onnx_file)
     from mmseg.structures import SegDataSample
     small = {'inputs': [torch.randint(0, 255, (3, 150, 170), dtype=torch.uint8)],
              'data_samples': [SegDataSample(metainfo=dict(ori_shape=(150, 170), img_shape=(150, 170)))]}
@@ -122,13 +122,13 @@ def test_runner_refuses_a_file_of_another_input_size(tmp_path):
                             input_size=(160, 160))
     assert input_shape(onnx_file) == [1, 3, 160, 160]
     with pytest.raises(ValueError, match='160x160.*192x192'):
-        init_onnx_model(DET_CONFIG, onnx_file)
+        init_exported_model(DET_CONFIG, onnx_file)
 
 
 def test_runner_refuses_a_file_of_the_other_task(seg_toy_export):
     _, onnx_file = seg_toy_export
     with pytest.raises(ValueError, match='exported from a mmseg model, but the config is mmdet'):
-        init_onnx_model(DET_CONFIG, onnx_file)
+        init_exported_model(DET_CONFIG, onnx_file)
 
 
 def test_mismatched_checkpoint_fails_before_export_listing_the_keys(tmp_path):
@@ -169,8 +169,8 @@ def test_unexportable_operator_is_named_with_its_module(tmp_path):
 def test_missing_runtime_names_the_deploy_extra(module, det_toy_export, tmp_path, monkeypatch):
     _, onnx_file = det_toy_export
     out = str(tmp_path / 'int8.onnx')
-    call = {'onnxruntime': lambda: init_onnx_model(DET_CONFIG, onnx_file),
-            'openvino': lambda: init_onnx_model(DET_CONFIG, onnx_file, backend='openvino'),
+    call = {'onnxruntime': lambda: init_exported_model(DET_CONFIG, onnx_file),
+            'openvino': lambda: init_exported_model(DET_CONFIG, onnx_file, backend='openvino'),
             'onnxruntime.quantization': lambda: quantize_onnxruntime(onnx_file, out, []),
             'nncf': lambda: quantize_nncf(onnx_file, out, [])}[module]
     monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
@@ -184,7 +184,7 @@ def test_unknown_backend_is_refused_naming_the_choices(det_toy_export):
     _, onnx_file = det_toy_export
     with pytest.raises(ValueError, match=r"backend must be one of \('onnxruntime', 'openvino', 'litert', "
                                          r"'executorch'\), got 'tensorrt'"):
-        init_onnx_model(DET_CONFIG, onnx_file, backend='tensorrt')
+        init_exported_model(DET_CONFIG, onnx_file, backend='tensorrt')
 
 
 def test_backend_with_a_checkpoint_is_refused(tmp_path):
@@ -198,7 +198,7 @@ def test_openvino_runner_refuses_a_file_of_the_other_host(det_toy_export):
     """The runner's checks read the file's metadata and shapes in OpenVINO as in onnxruntime."""
     _, onnx_file = det_toy_export
     with pytest.raises(ValueError, match='exported from a mmdet model, but the config is mmseg'):
-        init_onnx_model(SEG_CONFIG, onnx_file, backend='openvino')
+        init_exported_model(SEG_CONFIG, onnx_file, backend='openvino')
 
 
 def test_export_tool_writes_and_verifies(tmp_path, monkeypatch, capsys):

@@ -27,7 +27,7 @@ from toy_runs import (
     val_inputs,
 )
 
-from mmmnv2.deployment import init_onnx_model, quantize_model
+from mmmnv2.deployment import init_exported_model, quantize_model
 
 OUTPUT_TOLERANCE = 1e-4  # of the largest output; float32 (bfloat16, OpenVINO's default on some CPUs: ~5e-3)
 MAX_DROP = 1.0  # points: mAP@0.5 in percent, mIoU
@@ -65,8 +65,8 @@ def relative_difference(expected, actual) -> float:
 def test_openvino_outputs_equal_onnxruntime(task, toy):
     config, options, onnx_file = toy(task)
     inputs = val_inputs(config, options).numpy()
-    onnxruntime = init_onnx_model(config, onnx_file, num_threads=1).forward_network(inputs)
-    openvino = init_onnx_model(config, onnx_file, num_threads=1, backend='openvino').forward_network(inputs)
+    onnxruntime = init_exported_model(config, onnx_file, num_threads=1).forward_network(inputs)
+    openvino = init_exported_model(config, onnx_file, num_threads=1, backend='openvino').forward_network(inputs)
     assert [a.shape for a in openvino] == [a.shape for a in onnxruntime]
     assert relative_difference(onnxruntime, openvino) < OUTPUT_TOLERANCE
 

@@ -24,7 +24,7 @@ from toy_runs import (
 )
 
 from mmmnv2.apis import init_model
-from mmmnv2.deployment import init_onnx_model, relative_difference
+from mmmnv2.deployment import init_exported_model, relative_difference
 
 OUTPUT_TOLERANCE = 1e-4  # of the largest output; measured ~1e-6
 METRIC_TOLERANCE = {'coco/bbox_mAP_50': 0.005, 'mIoU': 0.5}  # 0.5 points (mAP is a fraction, mIoU a percentage)
@@ -56,7 +56,8 @@ def check_onnx_scores_as_pytorch(config: str, metric: str, checkpoint: str, opti
     inputs = val_inputs(config, options)
     with torch.no_grad():
         reference = model(inputs, mode='tensor')
-    assert relative_difference(reference, init_onnx_model(config, onnx_file)(inputs, mode='tensor')) < OUTPUT_TOLERANCE
+    runner = init_exported_model(config, onnx_file)
+    assert relative_difference(reference, runner(inputs, mode='tensor')) < OUTPUT_TOLERANCE
 
 
 def test_onnx_detector_scores_as_the_pytorch_model(trained_detector, det_toy_data, det_tool_runs):

@@ -19,7 +19,7 @@ from mmengine.registry import DATASETS, init_default_scope
 from toy_runs import DET_CONFIG, SEG_CONFIG, SEG_MAX_ITERS, det_data_options, seg_data_options
 
 from mmmnv2.apis import init_model
-from mmmnv2.deployment import add_postprocess, init_onnx_model
+from mmmnv2.deployment import add_postprocess, init_exported_model
 
 BOX_TOLERANCE = 1e-3  # pixels; measured up to 5e-5 (float32 decoding in another order)
 SCORE_TOLERANCE = 1e-5  # measured up to 7e-7
@@ -97,7 +97,7 @@ def test_detection_postprocessing_in_the_graph_equals_the_hosts(trained_detector
             expected = model.test_step(copy.deepcopy(data))
         max_per_img = cfg.model.test_cfg.max_per_img
         for backend in BACKENDS:
-            actual = init_onnx_model(cfg, onnx_file, num_threads=1, backend=backend).test_step(copy.deepcopy(data))
+            actual = init_exported_model(cfg, onnx_file, num_threads=1, backend=backend).test_step(copy.deepcopy(data))
             for e, a in zip(expected, actual, strict=True):
                 e, a = e.pred_instances, a.pred_instances
                 assert 1 <= len(e) <= max_per_img and len(a) == len(e), backend
@@ -108,7 +108,7 @@ def test_detection_postprocessing_in_the_graph_equals_the_hosts(trained_detector
     other = copy.deepcopy(cfg)
     other.model.test_cfg.score_thr = 0.5
     with pytest.raises(ValueError, match=r'score_thr: 0\.0 in the file, 0\.5 in the config'):
-        init_onnx_model(other, onnx_file)
+        init_exported_model(other, onnx_file)
     with pytest.raises(ValueError, match='already ends with its post-processing'):
         add_postprocess(cfg, onnx_file, str(tmp_path / 'twice.onnx'))
 
@@ -122,7 +122,7 @@ def test_segmentation_postprocessing_in_the_graph_equals_the_hosts(trained_segme
     assert output.type.tensor_type.elem_type == onnx.TensorProto.UINT8
 
     model = init_model(cfg, checkpoint, 'cpu')
-    runners = [init_onnx_model(cfg, onnx_file, num_threads=1, backend=backend) for backend in BACKENDS]
+    runners = [init_exported_model(cfg, onnx_file, num_threads=1, backend=backend) for backend in BACKENDS]
     from mmseg.structures import SegDataSample
     generator = torch.Generator().manual_seed(0)
     padded = {'inputs': [torch.randint(0, 255, (3, 150, 170), dtype=torch.uint8, generator=generator)],

@@ -41,7 +41,7 @@ TOY_ANCHORS = (3, 6, 6, 6, 6, 6)  # TF's SSD layout: 3 anchors on the first feat
 
 def test_detection_onnx_file_of_another_class_count_is_refused_at_load(tmp_path):
     toy = [anchors * 4 for anchors in TOY_ANCHORS] + [anchors * 4 for anchors in TOY_ANCHORS]  # 3 classes + bg
-    assert init_model(DET_CONFIG, onnx_file(tmp_path / 'toy.onnx', 'mmdet', toy)).onnx_file  # control: it fits
+    assert init_model(DET_CONFIG, onnx_file(tmp_path / 'toy.onnx', 'mmdet', toy)).model_file  # control: it fits
     cfg = Config.fromfile(DET_CONFIG)
     cfg.model.bbox_head.num_classes = 5
     with pytest.raises(ValueError) as error:
@@ -52,7 +52,7 @@ def test_detection_onnx_file_of_another_class_count_is_refused_at_load(tmp_path)
 
 
 def test_segmentation_onnx_file_of_another_class_count_is_refused_at_load(tmp_path):
-    assert init_model(SEG_CONFIG, onnx_file(tmp_path / 'toy.onnx', 'mmseg', [4])).onnx_file  # control: it fits
+    assert init_model(SEG_CONFIG, onnx_file(tmp_path / 'toy.onnx', 'mmseg', [4])).model_file  # control: it fits
     cfg = Config.fromfile(SEG_CONFIG)  # 4 classes
     cfg.model.decode_head.num_classes = 6
     with pytest.raises(ValueError) as error:

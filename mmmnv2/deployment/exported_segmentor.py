@@ -14,39 +14,40 @@ from .postprocess_graph import (
     crop_box,
     segmentation_settings,
 )
-from .runner import ONNXRunner
+from .runner import ExportedModelRunner
 
 
 @MODELS.register_module()
-class ONNXSegmentor(ONNXRunner):
+class ExportedSegmentor(ExportedModelRunner):
     """Runs the exported network in its runtime (``backend``); upsampling, cropping and argmax are the host
     segmentor's, or the graph's own for a file exported with ``postprocess=True`` (one image per run then: the
     output size is the image's).
 
     Test images are padded to the file's fixed input size (as TF DeepLab pads to 513x513) and the padding is cropped
     from the logits, so an image larger than that size is refused: export with a larger ``--shape`` for those.
-    Built from a config by ``init_onnx_model`` (or ``tools/test.py CONFIG model.onnx``); see ``ONNXRunner``.
+    Built from a config by ``init_exported_model`` (or ``tools/test.py CONFIG model.onnx``); see
+    ``ExportedModelRunner``.
     """
 
-    def __init__(self, onnx_file: str, model: dict, input_size: Sequence[int], num_threads: Optional[int] = None,
+    def __init__(self, model_file: str, model: dict, input_size: Sequence[int], num_threads: Optional[int] = None,
                  data_preprocessor: Optional[dict] = None, backend: Optional[str] = None) -> None:
         # MMEngine's Runner passes a config's top-level data_preprocessor; as for PyTorch models, the model's wins.
         model = dict(model, data_preprocessor=model.get('data_preprocessor') or data_preprocessor)
         preprocessor = dict(model.get('data_preprocessor') or {})
         preprocessor['test_cfg'] = dict(size=tuple(input_size))  # pad every test image to the fixed input size
-        super().__init__(onnx_file, dict(model, data_preprocessor=preprocessor), input_size, 'mmseg', num_threads,
+        super().__init__(model_file, dict(model, data_preprocessor=preprocessor), input_size, 'mmseg', num_threads,
                          backend)
 
     def check_output_channels(self, channels: Dict[str, Optional[int]]) -> None:
         head = self.host_model.decode_head
         (name, found), = channels.items()
         if found != head.out_channels:
-            raise ValueError(f'{self.onnx_file}: output {name} has {found} channels (classes), but the config\'s '
+            raise ValueError(f'{self.model_file}: output {name} has {found} channels (classes), but the config\'s '
                              f'decode head has {head.out_channels} (num_classes={head.num_classes}); export the '
                              f'checkpoint of this config, or use the config the file was exported from')
 
     def check_postprocess(self, settings: Dict) -> None:
-        check_settings(self.onnx_file, settings, segmentation_settings(self.host_model))
+        check_settings(self.model_file, settings, segmentation_settings(self.host_model))
 
     def network_outputs(self, inputs: torch.Tensor) -> torch.Tensor:
         """The decode head's logits, as the PyTorch segmentor's ``mode='tensor'``.
@@ -59,7 +60,7 @@ class ONNXSegmentor(ONNXRunner):
 
     def predict(self, inputs: torch.Tensor, data_samples: Optional[list]) -> list:
         if data_samples is None:
-            raise ValueError('ONNXSegmentor.predict needs the data samples (image sizes and padding)')
+            raise ValueError('ExportedSegmentor.predict needs the data samples (image sizes and padding)')
         if self.postprocess is not None:
             return self.graph_label_maps(inputs, data_samples)
         batch_img_metas = [sample.metainfo for sample in data_samples]
@@ -72,11 +73,11 @@ class ONNXSegmentor(ONNXRunner):
         for i, sample in enumerate(data_samples):
             meta = sample.metainfo
             if meta.get('flip', False):
-                raise ValueError(f'{self.onnx_file} post-processes in the graph, which does not undo test-time '
+                raise ValueError(f'{self.model_file} post-processes in the graph, which does not undo test-time '
                                  f'flips; use a file exported without postprocess for flip augmentation')
             padded = tuple(meta.get('pad_shape', meta['img_shape'])[:2])
             if padded != self.input_size:
-                raise ValueError(f'{self.onnx_file} post-processes {self.input_size[0]}x{self.input_size[1]} inputs, '
+                raise ValueError(f'{self.model_file} post-processes {self.input_size[0]}x{self.input_size[1]} inputs, '
                                  f'but an image padded to {padded} reached it')
             extra = {SEG_CROP_NAME: np.array(crop_box(meta, self.input_size), dtype=np.int64),
                      SEG_OUTPUT_SIZE_NAME: np.array(meta['ori_shape'][:2], dtype=np.int64)}

@@ -8,23 +8,24 @@ from mmengine.structures import InstanceData
 
 from ..registry import MODELS
 from .postprocess_graph import check_settings, detection_settings
-from .runner import ONNXRunner
+from .runner import ExportedModelRunner
 
 
 @MODELS.register_module()
-class ONNXDetector(ONNXRunner):
+class ExportedDetector(ExportedModelRunner):
     """Runs the exported network in its runtime (``backend``); anchor decoding and NMS are the host head's
     ``predict_by_feat``, or the graph's own for a file exported with ``postprocess=True`` (then the runner only
     rescales the boxes to the image).
 
-    Built from a config by ``init_onnx_model`` (or ``tools/test.py CONFIG model.onnx``); see ``ONNXRunner``.
+    Built from a config by ``init_exported_model`` (or ``tools/test.py CONFIG model.onnx``); see
+    ``ExportedModelRunner``.
     """
 
-    def __init__(self, onnx_file: str, model: dict, input_size: Sequence[int], num_threads: Optional[int] = None,
+    def __init__(self, model_file: str, model: dict, input_size: Sequence[int], num_threads: Optional[int] = None,
                  data_preprocessor: Optional[dict] = None, backend: Optional[str] = None) -> None:
         # MMEngine's Runner passes a config's top-level data_preprocessor; as for PyTorch models, the model's wins.
         model = dict(model, data_preprocessor=model.get('data_preprocessor') or data_preprocessor)
-        super().__init__(onnx_file, model, input_size, 'mmdet', num_threads, backend)
+        super().__init__(model_file, model, input_size, 'mmdet', num_threads, backend)
 
     def check_output_channels(self, channels: Dict[str, Optional[int]]) -> None:
         head = self.host_model.bbox_head
@@ -33,7 +34,7 @@ class ONNXDetector(ONNXRunner):
         priors = list(priors) if isinstance(priors, (list, tuple)) else [priors] * levels
         names = list(channels)
         if len(names) != 2 * levels:
-            raise ValueError(f'{self.onnx_file} has {len(names)} outputs, but the config\'s head predicts on '
+            raise ValueError(f'{self.model_file} has {len(names)} outputs, but the config\'s head predicts on '
                              f'{levels} feature maps (class scores and box deltas for each: {2 * levels} outputs)')
         box_size = getattr(head.bbox_coder, 'encode_size', 4)
         for level, anchors in enumerate(priors):
@@ -42,13 +43,13 @@ class ONNXDetector(ONNXRunner):
                                            (names[levels + level], box_size, 'box deltas')):
                 if channels[name] != anchors * per_anchor:
                     raise ValueError(
-                        f'{self.onnx_file}: output {name} has {channels[name]} channels, but the config\'s head '
+                        f'{self.model_file}: output {name} has {channels[name]} channels, but the config\'s head '
                         f'expects {anchors * per_anchor} ({anchors} anchors x {per_anchor} {what}); export the '
                         f'checkpoint of this config, or use the config the file was exported from')
 
     def check_postprocess(self, settings: Dict) -> None:
         head = self.host_model.bbox_head
-        check_settings(self.onnx_file, settings, detection_settings(head, head.test_cfg))
+        check_settings(self.model_file, settings, detection_settings(head, head.test_cfg))
 
     def network_outputs(self, inputs: torch.Tensor) -> Tuple:
         """(class scores per level, box deltas per level), as the PyTorch detector's ``mode='tensor'``; for a
@@ -77,7 +78,7 @@ class ONNXDetector(ONNXRunner):
             meta = sample.metainfo
             if tuple(meta['img_shape'][:2]) != self.input_size:
                 # The graph clips boxes to the input size; the host clips them to img_shape.
-                raise ValueError(f'{self.onnx_file} post-processes {self.input_size[0]}x{self.input_size[1]} '
+                raise ValueError(f'{self.model_file} post-processes {self.input_size[0]}x{self.input_size[1]} '
                                  f'images, but an image of img_shape {tuple(meta["img_shape"][:2])} reached it; use '
                                  f'a pipeline that resizes to the input size, or a file without postprocess')
             found = labels[i] >= 0
