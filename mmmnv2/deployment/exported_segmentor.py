@@ -87,7 +87,8 @@ class ExportedSegmentor(ExportedModelRunner):
         """The label maps of a file with its pre- and post-processing: at the image's size (its input), resized
         (nearest) to ``ori_shape`` for an image the pipeline resized to it."""
         labels, = self.forward_network(inputs.cpu().numpy())
-        for sample, label_map in zip(data_samples, torch.from_numpy(labels).long(), strict=True):
+        labels = torch.from_numpy(labels).long().reshape(len(data_samples), 1, *labels.shape[-2:])  # LiteRT: no 1
+        for sample, label_map in zip(data_samples, labels, strict=True):
             if tuple(label_map.shape[1:]) != tuple(sample.ori_shape[:2]):
                 label_map = torch.nn.functional.interpolate(label_map[None].float(), size=tuple(sample.ori_shape[:2]),
                                                             mode='nearest')[0].long()

@@ -297,10 +297,10 @@ def crop_box(meta: dict, input_size: Tuple[int, int]) -> List[int]:
     return [int(top), int(left), input_size[0] - int(bottom), input_size[1] - int(right)]
 
 
-def check_settings(onnx_file: str, found: Dict, expected: Dict) -> None:
-    """Refuse a post-processed file whose post-processing differs from what the config's model would do."""
+def check_settings(onnx_file: str, found: Dict, expected: Dict, what: str = 'post-processing') -> None:
+    """Refuse a file whose ``what`` (its post-processing, or pre-processing) differs from the config model's."""
     differing = {key: (found.get(key), value) for key, value in expected.items() if found.get(key) != value}
     if differing:
         described = ', '.join(f'{key}: {a!r} in the file, {b!r} in the config' for key, (a, b) in differing.items())
-        raise ValueError(f'{onnx_file} was exported with another post-processing than the config\'s ({described}); '
+        raise ValueError(f'{onnx_file} was exported with another {what} than the config\'s ({described}); '
                          f'export it again with this config')

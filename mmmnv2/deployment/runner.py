@@ -174,15 +174,17 @@ def exported_config(cfg: Config, model_file: str, num_threads: Optional[int] = N
         raise FileNotFoundError(f'exported model file not found: {model_file}')
     cfg = copy.deepcopy(cfg)
     preprocess = metadata_json(model_file, read_metadata(model_file), META_PREPROCESS)
+    model = exported_model_cfg(cfg, model_file, num_threads, backend)  # the network's input size: cfg's pipeline
     if preprocess is not None:
         from .image_graph import image_test_pipeline, preprocess_settings
         from .postprocess_graph import check_settings
-        check_settings(model_file, preprocess, preprocess_settings(cfg, tuple(preprocess['image_size'])))
+        check_settings(model_file, preprocess, preprocess_settings(cfg, tuple(preprocess['image_size'])),
+                       'pre-processing')
         for loader in ('test_dataloader', 'val_dataloader'):
             dataset = (cfg.get(loader) or {}).get('dataset') or {}
             if 'pipeline' in dataset:
                 dataset['pipeline'] = image_test_pipeline(dataset['pipeline'], preprocess['image_size'])
-    cfg.model = exported_model_cfg(cfg, model_file, num_threads, backend)
+    cfg.model = model
     return cfg
 
 

@@ -15,9 +15,10 @@ written into it; detection outputs boxes / scores / labels, segmentation uint8 l
 size), and resizes, normalises and pads it as the config's test pipeline (``mmmnv2/deployment/image_graph.py``);
 with ``--postprocess`` too it is image in, result out (boxes in the image's pixels; label maps of its size).
 
-``tools/test.py CONFIG model.onnx`` evaluates any of these files and ``tools/infer.py CONFIG model.onnx IMAGES`` draws its predictions. ``--verify`` compares the file's outputs with the
-PyTorch model's on a random input. The output file may not be the checkpoint or the config (also through links);
-it is written through a temporary file and renamed into place. Refusals print one line ``error: <file>: <reason>``
+``tools/test.py CONFIG model.onnx`` evaluates any of these files and ``tools/infer.py CONFIG model.onnx IMAGES``
+draws its predictions. ``--verify`` compares the file's outputs with the PyTorch model's on a random input. The
+output file may not be the checkpoint or the config (also through links); it is written through a temporary file and
+renamed into place. Refusals print one line ``error: <file>: <reason>``
 and exit with status 1 (``--debug``: the traceback). Needs ``pip install "mmmnv2[deploy]"``.
 """
 import argparse
