@@ -29,7 +29,7 @@ import json
 import os.path as osp
 import tempfile
 import time
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 from mmengine.config import Config
@@ -97,8 +97,13 @@ def calibration_inputs(cfg: Config, onnx_file: str, count: int) -> List[np.ndarr
         raise ValueError('the config\'s train set is empty: there are no images to calibrate on')
     runner = init_exported_model(cfg, onnx_file)
     indices = np.unique(np.linspace(0, len(dataset) - 1, min(count, len(dataset))).round().astype(int))
-    return [runner.data_preprocessor(pseudo_collate([dataset[int(i)]]), False)['inputs'].numpy()
-            for i in indices]
+    return network_inputs(runner.data_preprocessor, (dataset[int(i)] for i in indices))
+
+
+def network_inputs(data_preprocessor, samples: Iterable[dict]) -> List[np.ndarray]:
+    """Each packed sample (the test pipeline's output) as the (1, 3, H, W) float array the network takes, through
+    the model's ``data_preprocessor`` (in test mode)."""
+    return [data_preprocessor(pseudo_collate([sample]), False)['inputs'].numpy() for sample in samples]
 
 
 def quantize_onnxruntime(fp32_file: str, out_file: str, inputs: Sequence[np.ndarray],
