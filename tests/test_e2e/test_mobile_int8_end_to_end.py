@@ -55,8 +55,11 @@ def mobile_int8(trained_detector, trained_segmentor, seg_toy_data, tmp_path_fact
     return get
 
 
-@pytest.mark.parametrize('fmt', list(FORMATS))
-@pytest.mark.parametrize('task', ['det', 'seg'])
+# CI runs each task in one format and each format once (each run takes 1-2.5 min on 2 shared cores); the other two
+# pairs are ``slow``: ``python -m pytest tests/test_e2e/test_mobile_int8_end_to_end.py -m slow``.
+@pytest.mark.parametrize('task,fmt', [('det', 'tflite'), ('seg', 'executorch'),
+                                      pytest.param('det', 'executorch', marks=pytest.mark.slow),
+                                      pytest.param('seg', 'tflite', marks=pytest.mark.slow)])
 def test_int8_mobile_file_within_a_point_of_fp32(task, fmt, mobile_int8):
     report, int8_file = mobile_int8(task, fmt)
     assert report['backend'] == FORMATS[fmt][1]
