@@ -28,7 +28,7 @@ from ..utils import config_host, fixed_input_size, image_file_transforms
 from .export import exportable_network
 from .graph_format import import_mobile_dependency
 from .mobile_export import MOBILE_FORMATS, executorch_bytes, with_tflite_metadata, write_file
-from .quantization import network_inputs
+from .runner import network_inputs
 
 ANNOTATION_KEY = 'quantization_annotation'  # where PT2E quantizers put a node's annotation (node.meta)
 

@@ -29,16 +29,15 @@ import json
 import os.path as osp
 import tempfile
 import time
-from typing import Dict, Iterable, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 from mmengine.config import Config
-from mmengine.dataset import pseudo_collate
 from mmengine.registry import DATASETS, init_default_scope
 
 from ..utils import config_host, make_output_folder, refuse_overwriting_inputs, replace_when_written
 from .graph_format import INPUT_NAME, import_deploy_dependency
-from .runner import exported_model_cfg, init_exported_model
+from .runner import exported_model_cfg, init_exported_model, network_inputs
 from .sessions import check_num_threads, file_backend
 
 # MMDetection's CocoMetric logs fractions, MMSegmentation's IoUMetric percentages; the guard speaks in points.
@@ -98,12 +97,6 @@ def calibration_inputs(cfg: Config, onnx_file: str, count: int) -> List[np.ndarr
     runner = init_exported_model(cfg, onnx_file)
     indices = np.unique(np.linspace(0, len(dataset) - 1, min(count, len(dataset))).round().astype(int))
     return network_inputs(runner.data_preprocessor, (dataset[int(i)] for i in indices))
-
-
-def network_inputs(data_preprocessor, samples: Iterable[dict]) -> List[np.ndarray]:
-    """Each packed sample (the test pipeline's output) as the (1, 3, H, W) float array the network takes, through
-    the model's ``data_preprocessor`` (in test mode)."""
-    return [data_preprocessor(pseudo_collate([sample]), False)['inputs'].numpy() for sample in samples]
 
 
 def quantize_onnxruntime(fp32_file: str, out_file: str, inputs: Sequence[np.ndarray],
