@@ -27,11 +27,10 @@ from reference_data import require
 from mmmnv2.apis import inference, init_model
 
 BIRD = 3  # PASCAL VOC class index
-# The int8 export of Google's quantized model: calibration photos (the first COCO val2017 photos, sorted), and the
-# layers kept in float, those the accuracy guard keeps on its fallback (``sensitive_mobile_modules``: the first
-# convolution and the classifier). Fully int8, the cat photo's agreement fell to 97.7% (16 photos) and 94.1% (32).
+# The int8 export of Google's quantized model: calibration photos (the first COCO val2017 photos, sorted); the layers
+# the accuracy guard keeps in float on its fallback (``sensitive_mobile_modules``: the first convolution and the
+# classifier) stay float: fully int8, the cat photo's agreement fell to 97.7% (16 photos) and 94.1% (32).
 INT8_CALIBRATION_PHOTOS = 32
-INT8_FLOAT_MODULES = ('backbone.conv1.conv', 'decode_head.conv_seg')
 
 
 @pytest.fixture(scope='module')
@@ -184,15 +183,17 @@ def test_quantized_deeplab_exported_as_int8_tflite_matches_google_int8(quantized
     """Google's quantized Table 7 model converted into ours and exported as int8 ``.tflite`` by our int8 path, run
     in LiteRT by our runner (the config's pre- and post-processing): Google's int8 file's label maps."""
     require('litert_torch', 'mobile')
-    from mmmnv2.deployment.mobile_quantization import quantize_mobile_on_images
+    from mmmnv2.deployment.mobile_quantization import quantize_mobile_on_images, sensitive_mobile_modules
     source, checkpoint, tmp = quantized_deeplab
+    kept = sensitive_mobile_modules(str(OS16_CONFIG), checkpoint, (513, 513))
+    assert set(kept) == {'backbone.conv1.conv', 'decode_head.conv_seg'}
     # resized to the graph's 513x513 as the compared photos are (the config's pipeline does not resize)
     coco = sorted((shared_data / 'coco_mini_val2017' / 'val2017').glob('*.jpg'))
     calibration = resized_images(coco[:INT8_CALIBRATION_PHOTOS], tmp_path, 513)
     int8_file = quantize_mobile_on_images(str(OS16_CONFIG), checkpoint, 'tflite', str(tmp_path / 'deeplab_int8.tflite'),
-                                          calibration, INT8_FLOAT_MODULES)
+                                          calibration, list(kept))
     # read in the flatbuffer: the kept layers are the only float convolutions, all others have int8 weights
-    assert float_convolutions(int8_file) == len(INT8_FLOAT_MODULES)
+    assert float_convolutions(int8_file) == len(kept)
     model = init_model(str(OS16_CONFIG), int8_file)
     assert model.backend == 'litert'
     photos = resized_photos(shared_data, tmp, 513)
