@@ -5,7 +5,8 @@ Each (task, format) goes once through ``quantize_model`` from the trained checkp
 on CALIB_IMAGES train images, fp32 and int8 scored on the val set in the format's runtime with the host's evaluator,
 the accuracy guard at its default margin of 1.0 point (sensitive layers kept in float only where int8 loses more).
 The detector runs on the int8 data set of the ONNX int8 tests (``toy_runs.det_int8_data``: INT8_DET_VAL_IMAGES val
-images, mAP@0.5 on the toy val set's 32 moves by more than a point with one or two detections).
+images, mAP@0.5 on the toy val set's 32 moves by more than a point with one or two detections). CI runs the
+detector's .tflite and the segmentor's .pte; the two other pairs are ``slow``.
 """
 import os.path as osp
 
@@ -55,8 +56,8 @@ def mobile_int8(trained_detector, trained_segmentor, seg_toy_data, tmp_path_fact
     return get
 
 
-# CI runs each task in one format and each format once (each run takes 1-2.5 min on 2 shared cores); the other two
-# pairs are ``slow``: ``python -m pytest tests/test_e2e/test_mobile_int8_end_to_end.py -m slow``.
+# CI: each task in one format, each format once (a pair takes 1-2.5 min on 2 shared cores); the other two are
+# ``slow``: ``python -m pytest tests/test_e2e/test_mobile_int8_end_to_end.py -m slow``.
 @pytest.mark.parametrize('task,fmt', [('det', 'tflite'), ('seg', 'executorch'),
                                       pytest.param('det', 'executorch', marks=pytest.mark.slow),
                                       pytest.param('seg', 'tflite', marks=pytest.mark.slow)])
