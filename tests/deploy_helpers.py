@@ -1,5 +1,5 @@
-"""Helpers of the deployment tests: toy checkpoints with random weights, a toy val batch, and the comparison of an
-exported file's detections with the PyTorch model's."""
+"""Helpers of the deployment tests: toy checkpoints with random weights, a toy val batch, the comparison of an
+exported file's detections with the PyTorch model's, and the float convolutions of an int8 .tflite file."""
 import torch
 from mmengine.config import Config
 from torch import nn
@@ -57,3 +57,18 @@ def assert_same_detections(expected: list, actual: list) -> None:
         # Half a pixel: the random prediction layers give large box deltas, whose exp() in decoding magnifies the
         # float32 differences (measured up to 0.125 px; scores agree to 1e-6).
         assert distances[:10].min(1).values.max() < 0.5 and distances[:, :10].min(0).values.max() < 0.5
+
+
+def float_convolutions(tflite_file: str) -> int:
+    """The (depthwise) convolutions of a .tflite file whose weights are float32, read with LiteRT's schema."""
+    from ai_edge_litert import schema_py_generated as schema
+    with open(tflite_file, 'rb') as file:
+        model = schema.Model.GetRootAs(file.read(), 0)
+    graph, count = model.Subgraphs(0), 0
+    for i in range(graph.OperatorsLength()):
+        operator = graph.Operators(i)
+        code = model.OperatorCodes(operator.OpcodeIndex())
+        if (max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) in
+                (schema.BuiltinOperator.CONV_2D, schema.BuiltinOperator.DEPTHWISE_CONV_2D)):
+            count += graph.Tensors(operator.Inputs(1)).Type() == schema.TensorType.FLOAT32
+    return count

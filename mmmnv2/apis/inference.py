@@ -37,12 +37,11 @@ from mmengine.structures import BaseDataElement
 from PIL import Image, UnidentifiedImageError
 
 from mmmnv2.deployment import EXPORTED_EXTENSIONS, init_exported_model
-from mmmnv2.utils import config_host, init_pytorch_model, replace_when_written, write_image
+from mmmnv2.utils import config_host, image_file_transforms, init_pytorch_model, replace_when_written, write_image
 from mmmnv2.visualization import draw_sample
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 CHECKPOINT_EXTENSIONS = ('.pth', '.pt')
-ANNOTATION_LOADERS = ('LoadAnnotations', 'LoadDepthAnnotation')
 # Images declaring more pixels than this are refused before decoding: well above any camera's (a 100 MP image
 # decodes to 300 MB), far below what a crafted header can ask for (30000 x 30000 x 3 bytes: 2.7 GB, more to draw).
 MAX_PIXELS = 100_000_000
@@ -144,9 +143,8 @@ def inference(model: BaseModel, images: Sequence[str], batch_size: int = 1,
     of one batch must have the same size (MMSegmentation stacks them unpadded). An image whose header declares
     more than ``max_pixels`` pixels is refused the same way, before it is decoded.
     """
-    transforms = [t for t in model.cfg.test_dataloader.dataset.pipeline if t['type'] not in ANNOTATION_LOADERS]
     with DefaultScope.overwrite_default_scope(config_host(model.cfg).scope):
-        pipeline = Compose(transforms)
+        pipeline = Compose(image_file_transforms(model.cfg))
     load, rest = pipeline.transforms[0], Compose(pipeline.transforms[1:])  # the pipeline starts by reading the file
     batch: List[Tuple[str, dict]] = []
     for index, path in enumerate(images):

@@ -11,16 +11,24 @@ dequantize pairs), annotated by each format's own quantizer:
 Layers kept in float (the accuracy guard's fallback, ``quantization.quantize_model``) are given by module path; the
 annotations the quantizer put on their nodes are removed (neither quantizer takes a "no quantization" module setting),
 so they run in float between dequantize and quantize. The calibration inputs and the guard are those of the ONNX path
-(``quantization.calibration_inputs``, ``quantization.quantize_model``).
+(``quantization.calibration_inputs``, ``quantization.quantize_model``); ``quantize_mobile_on_images`` calibrates on
+given image files instead of the config's train set (photos of where the model will run, when the train set is not at
+hand).
 """
-from typing import Callable, Dict, Sequence
+import copy
+from typing import Callable, Dict, List, Sequence, Union
 
 import numpy as np
 import torch
+from mmengine.config import Config
+from mmengine.dataset import Compose
+from mmengine.registry import MODELS, DefaultScope
 
+from ..utils import config_host, fixed_input_size, image_file_transforms
 from .export import exportable_network
 from .graph_format import import_mobile_dependency
 from .mobile_export import MOBILE_FORMATS, executorch_bytes, with_tflite_metadata, write_file
+from .runner import network_inputs
 
 ANNOTATION_KEY = 'quantization_annotation'  # where PT2E quantizers put a node's annotation (node.meta)
 
@@ -157,3 +165,31 @@ def sensitive_mobile_modules(config, checkpoint: str, input_size: Sequence[int])
         program = torch.export.export(network, (torch.zeros(1, 3, *input_size),), strict=False)
     nodes = {node.name: node for node in program.graph.nodes}
     return {path: str(nodes[name].target) for name, path in sensitive_modules(program.graph).items()}
+
+
+def image_inputs(config: Union[str, Config], images: Sequence[str]) -> List[np.ndarray]:
+    """Each image file as the network's float input (1, 3, H, W): the config's test pipeline (annotation loaders
+    left out, ``image_file_transforms``) and the model's data preprocessor, as ``quantization.calibration_inputs``
+    prepares the train images. Every image must come out at the config's fixed input size (the graph's), e.g.
+    resized to it beforehand where the pipeline does not resize."""
+    cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
+    with DefaultScope.overwrite_default_scope(config_host(cfg).scope):
+        pipeline = Compose(image_file_transforms(cfg))
+        preprocessor = MODELS.build(cfg.model.data_preprocessor)
+    if not images:
+        raise ValueError('images must name at least one image file to calibrate on, got none')
+    inputs = network_inputs(preprocessor, (pipeline(dict(img_path=path, img_id=i)) for i, path in enumerate(images)))
+    size = tuple(fixed_input_size(cfg))
+    for path, batch in zip(images, inputs, strict=True):
+        if tuple(batch.shape[2:]) != size:
+            raise ValueError(f'{path}: comes out of the test pipeline at {batch.shape[2]}x{batch.shape[3]}, not at the '
+                             f'config\'s input size {size[0]}x{size[1]}; resize the calibration images to it')
+    return inputs
+
+
+def quantize_mobile_on_images(config: Union[str, Config], checkpoint: str, fmt: str, out_file: str,
+                              images: Sequence[str], float_modules: Sequence[str] = ()) -> str:
+    """``quantize_mobile`` calibrated on the image files ``images`` (``image_inputs``) instead of the config's train
+    set; returns ``out_file``. No accuracy guard: there is no val set to score on."""
+    cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
+    return quantize_mobile(cfg, checkpoint, fmt, out_file, image_inputs(cfg, images), float_modules)

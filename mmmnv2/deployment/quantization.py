@@ -33,12 +33,11 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 from mmengine.config import Config
-from mmengine.dataset import pseudo_collate
 from mmengine.registry import DATASETS, init_default_scope
 
 from ..utils import config_host, make_output_folder, refuse_overwriting_inputs, replace_when_written
 from .graph_format import INPUT_NAME, import_deploy_dependency
-from .runner import exported_model_cfg, init_exported_model
+from .runner import exported_model_cfg, init_exported_model, network_inputs
 from .sessions import check_num_threads, file_backend
 
 # MMDetection's CocoMetric logs fractions, MMSegmentation's IoUMetric percentages; the guard speaks in points.
@@ -97,8 +96,7 @@ def calibration_inputs(cfg: Config, onnx_file: str, count: int) -> List[np.ndarr
         raise ValueError('the config\'s train set is empty: there are no images to calibrate on')
     runner = init_exported_model(cfg, onnx_file)
     indices = np.unique(np.linspace(0, len(dataset) - 1, min(count, len(dataset))).round().astype(int))
-    return [runner.data_preprocessor(pseudo_collate([dataset[int(i)]]), False)['inputs'].numpy()
-            for i in indices]
+    return network_inputs(runner.data_preprocessor, (dataset[int(i)] for i in indices))
 
 
 def quantize_onnxruntime(fp32_file: str, out_file: str, inputs: Sequence[np.ndarray],

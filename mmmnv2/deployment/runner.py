@@ -1,13 +1,15 @@
 """The runners' shared part: a session of an exported file (``.onnx`` in onnxruntime or OpenVINO, ``.tflite`` in LiteRT,
 ``.pte`` in ExecuTorch) behind an MMEngine model (``ExportedModelRunner``), and how a config's model is swapped for a
-runner (``exported_model_cfg``, ``init_exported_model``)."""
+runner (``exported_model_cfg``, ``init_exported_model``); the network inputs of packed samples (``network_inputs``).
+"""
 import copy
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 from mmengine.config import Config, ConfigDict
+from mmengine.dataset import pseudo_collate
 from mmengine.model import BaseModel
 from mmengine.registry import MODELS, init_default_scope
 
@@ -214,3 +216,9 @@ def compare_with_pytorch(config: Union[str, Config], checkpoint: str, model_file
     with torch.no_grad():
         expected = model(inputs, mode='tensor')
     return relative_difference(expected, runner(inputs, mode='tensor'))
+
+
+def network_inputs(data_preprocessor, samples: Iterable[dict]) -> List[np.ndarray]:
+    """Each packed sample (the test pipeline's output) as the (1, 3, H, W) float array the network takes, through
+    the model's ``data_preprocessor`` (in test mode)."""
+    return [data_preprocessor(pseudo_collate([sample]), False)['inputs'].numpy() for sample in samples]

@@ -3,6 +3,7 @@ from .command_line import REFUSALS, add_debug_argument, add_run_arguments, error
 from .distributed import setup_cpu_distributed
 from .fuse_conv_bn import fuse_conv_bn_layers, optimize_for_inference
 from .host import HOSTS, Host, build_host_model, config_dataset_meta, config_host, model_dataset_meta
+from .image_pipeline import image_file_transforms
 from .input_size import config_input_size, fixed_input_size
 from .optional_import import import_optional
 from .pretrained import drop_pretrained
@@ -25,7 +26,7 @@ __all__ = ['HOSTS', 'REFUSALS', 'CheckpointMismatchError', 'CorruptCheckpointErr
            'build_host_model', 'check_checkpoint_fits', 'config_dataset_meta', 'config_host', 'config_input_size',
            'drop_pretrained', 'error_line', 'file_sha256', 'fixed_input_size', 'fuse_conv_bn_layers',
            'import_optional', 'init_pytorch_model', 'load_checkpoint_file', 'load_checkpoint_into', 'load_run_config',
-           'make_output_folder', 'model_dataset_meta',
+           'image_file_transforms', 'make_output_folder', 'model_dataset_meta',
            'one_line_errors', 'optimize_for_inference', 'refuse_overwriting_inputs', 'refuse_unsafe_checkpoint',
            'register_safe_checkpoint_loaders', 'replace_when_written', 'setup_cpu_distributed',
            'verify_checkpoint_file', 'write_image']

@@ -18,10 +18,15 @@ OS16_CONFIG = ROOT / 'configs/mobile_deeplabv3/mobile-deeplabv3_mobilenetv2-os16
 
 def resized_photos(shared_data: Path, out_dir: Path, size: int) -> list:
     """Each photo resized to size x size (bilinear) and written losslessly, so every model reads the same pixels."""
+    return resized_images([shared_data / 'images' / name for name in PHOTOS], out_dir, size)
+
+
+def resized_images(images: list, out_dir: Path, size: int) -> list:
+    """Each image file resized to size x size (bilinear), written losslessly as ``out_dir/<stem>_<size>.png``."""
     paths = []
-    for name in PHOTOS:
-        image = mmcv.imread(str(shared_data / 'images' / name))  # BGR
-        path = out_dir / f'{Path(name).stem}_{size}.png'
+    for source in images:
+        image = mmcv.imread(str(source))  # BGR
+        path = out_dir / f'{Path(source).stem}_{size}.png'
         mmcv.imwrite(mmcv.imresize(image, (size, size), interpolation='bilinear'), str(path))
         paths.append(str(path))
     return paths

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 import torch
-from deploy_helpers import assert_same_detections, randomised_checkpoint, toy_batch
+from deploy_helpers import assert_same_detections, float_convolutions, randomised_checkpoint, toy_batch
 from mmengine.config import Config
 from toy_runs import DET_CONFIG, SEG_CONFIG, run_tool_in_process
 
@@ -132,21 +132,6 @@ def test_export_tool_writes_and_verifies(fmt, toy_checkpoints, tmp_path, monkeyp
     assert 0 <= difference < TOLERANCE
 
 
-def float_convolutions(tflite_file: str) -> int:
-    """The (depthwise) convolutions of a .tflite file whose weights are float32, read with LiteRT's schema."""
-    from ai_edge_litert import schema_py_generated as schema
-    with open(tflite_file, 'rb') as file:
-        model = schema.Model.GetRootAs(file.read(), 0)
-    graph, count = model.Subgraphs(0), 0
-    for i in range(graph.OperatorsLength()):
-        operator = graph.Operators(i)
-        code = model.OperatorCodes(operator.OpcodeIndex())
-        if (max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) in
-                (schema.BuiltinOperator.CONV_2D, schema.BuiltinOperator.DEPTHWISE_CONV_2D)):
-            count += graph.Tensors(operator.Inputs(1)).Type() == schema.TensorType.FLOAT32
-    return count
-
-
 @pytest.fixture(scope='module')
 def seg_data_cfg(tmp_path_factory) -> Config:
     """The toy segmentation config reading a small generated data set (calibration: train; guard: val)."""
@@ -187,3 +172,24 @@ def test_int8_through_the_format_quantizer_with_the_guard(fmt, max_drop, seg_dat
         expected = model(inputs, mode='tensor')
     # int8 noise, not another network: measured 4-5% of the largest logit with random weights
     assert relative_difference(expected, runner(inputs, mode='tensor')) < 0.15
+
+
+def test_calibration_images_through_the_test_pipeline(tmp_path):
+    """``image_inputs``: image files without annotations through the config's test pipeline (the toy config resizes
+    by 0.75) and data preprocessor ([-1, 1]); an image not coming out at the graph's size, or none, is refused."""
+    import mmcv
+    import numpy as np
+
+    from mmmnv2.deployment.mobile_quantization import image_inputs
+    random = np.random.default_rng(0)
+    fits, too_large = str(tmp_path / 'fits.png'), str(tmp_path / 'too_large.png')
+    mmcv.imwrite(random.integers(0, 256, (256, 256, 3), dtype=np.uint8), fits)
+    mmcv.imwrite(random.integers(0, 256, (512, 512, 3), dtype=np.uint8), too_large)
+    [inputs] = image_inputs(SEG_CONFIG, [fits])
+    assert inputs.shape == (1, 3, 192, 192) and inputs.dtype == np.float32
+    assert -1 <= inputs.min() < -0.9 and 0.9 < inputs.max() <= 1
+    with pytest.raises(ValueError, match=r'too_large\.png: comes out of the test pipeline at 384x384, not at the '
+                                         r"config's input size 192x192"):
+        image_inputs(SEG_CONFIG, [fits, too_large])
+    with pytest.raises(ValueError, match='images must name at least one image file'):
+        image_inputs(SEG_CONFIG, [])
