@@ -102,6 +102,15 @@ def targets_table(results: Dict) -> List[str]:
     return lines
 
 
+def host_post_processing(results: Dict) -> str:
+    """Which runtimes' end-to-end figures post-process in the host's code: PyTorch, and the runtimes of files that
+    hold the network only (``.tflite``, ``.pte``) where any was measured."""
+    measured = {runtime for entry in results['models'].values() for runtime in entry.get('figures', {})}
+    columns = [RUNTIMES[r].column for r in RUNTIMES if r in measured and RUNTIMES[r].file_format != 'onnx']
+    files = ' (the .tflite / .pte files hold the network only)' if columns else ''
+    return ' / '.join(['PyTorch', *columns]) + f': the host\'s{files}'
+
+
 def method_notes(results: Dict) -> List[str]:
     """Lines on the machine, the settings, the floor, what each figure covers, int8 calibration, and what was not
     measured."""
@@ -121,14 +130,16 @@ def method_notes(results: Dict) -> List[str]:
              f'{peak["peak_source"]}.',
              'Network: the graph on a float input. End-to-end: a decoded uint8 image (detection 480x640; '
              'segmentation the input size) -> test pipeline -> data preprocessor -> network -> post-processing '
-             f'(ONNX Runtime / OpenVINO: {post_processing}; PyTorch: the host\'s); detection at score_thr 0 (every '
-             'anchor reaches NMS: the worst case). Random weights except Google\'s model, converted from its '
-             'TFLite file.']
+             f'(ONNX Runtime / OpenVINO: {post_processing}; {host_post_processing(results)}); detection at '
+             'score_thr 0 (every anchor reaches NMS: the worst case). Random weights except Google\'s model, '
+             'converted from its TFLite file.']
     photos = results['photos']
     counts = ', '.join(f'{entry["name"]} {entry["calibration_images"]}' for entry in results['models'].values()
                        if 'calibration_images' in entry)
-    lines.append(f'int8: static quantization (ONNX Runtime: onnxruntime\'s QDQ, per-channel; OpenVINO: NNCF) '
-                 f'calibrated on {photos["calibration_source"]} ({counts}), COCO val2017 photos from '
+    lines.append(f'int8: static quantization (ONNX Runtime: onnxruntime\'s QDQ, per-channel; OpenVINO: NNCF; '
+                 'LiteRT / ExecuTorch: PT2E with the format\'s own quantizer, litert_torch\'s / XNNPACK\'s, '
+                 'symmetric int8, per-channel weights) calibrated on the same inputs, '
+                 f'{photos["calibration_source"]} ({counts}), COCO val2017 photos from '
                  f'the first of the sorted list; label-map agreement on {len(photos["agreement"])} other real photos '
                  '(resized to 257x257), against the argmax of LiteRT\'s float output.')
     for entry in results['models'].values():
@@ -155,7 +166,7 @@ def bar_chart(results: Dict, out_file: str) -> str:
     entries = [(key, e) for key, e in results['models'].items() if e.get('figures')]
     litert = results.get('litert') or {}
     bars = list(RUNTIMES) + ['litert']
-    colours = dict(zip(bars, plt.get_cmap('tab10').colors))
+    colours = dict(zip(bars, plt.get_cmap('tab10' if len(bars) <= 10 else 'tab20').colors))
     fig, axes = plt.subplots(1, len(FIGURES), figsize=(14, 1.2 + 1.1 * len(entries)), sharey=True)
     height = 0.8 / len(bars)
     for ax, (figure, label) in zip(axes, FIGURES.items()):
@@ -177,11 +188,11 @@ def bar_chart(results: Dict, out_file: str) -> str:
     labels = [RUNTIMES[r].column if r in RUNTIMES else LITERT_COLUMN for r in bars]
     handles.append(plt.Line2D([0], [0], color='black', linestyle=':'))
     labels.append('floor (FLOPs / measured peak)')
-    fig.legend(handles, labels, loc='lower center', ncol=len(labels), fontsize=8)
+    fig.legend(handles, labels, loc='lower center', ncol=min(len(labels), 6), fontsize=8)
     machine = results['machine']
     fig.suptitle(f'Batch 1, {results["settings"]["threads"]} threads, {machine["cpu"]}; '
                  f'CPUs busy before the run: {machine.get("busy_cpus_before_run")}', fontsize=9)
-    fig.tight_layout(rect=(0, 0.06, 1, 0.97))
+    fig.tight_layout(rect=(0, 0.09, 1, 0.97))
     fig.savefig(out_file, dpi=110)
     plt.close(fig)
     return out_file
