@@ -129,7 +129,7 @@ def _end_to_end_over_network(target: Target, results: Dict) -> Figure:
 def _best_over_litert(target: Target, results: Dict) -> Figure:
     found = taken(results['models'].get(target.model, {}), target)
     reference = (results.get('litert') or {}).get('network')
-    litert_text = f'LiteRT {reference:.2f} ms' if reference else 'LiteRT not measured'
+    litert_text = f'LiteRT on Google\'s file {reference:.2f} ms' if reference else 'LiteRT not measured'
     return (found[1] / reference if found and reference else None), f'{_ms(found)} / {litert_text}'
 
 
