@@ -134,6 +134,11 @@ def method_notes(results: Dict) -> List[str]:
              f'(ONNX Runtime / OpenVINO: {post_processing}; {host_post_processing(results)}); detection at '
              'score_thr 0 (every anchor reaches NMS: the worst case). Random weights except Google\'s model, '
              'converted from its TFLite file.']
+    litert = results.get('litert') or {}
+    if litert.get('ours_network'):
+        lines.append(f'LiteRT (Google\'s file): timed in turn with our .tflite of the converted model, in one loop '
+                     f'of the same interpreter and threads (ours {litert["ours_network"]:.2f} ms there; the LiteRT '
+                     'column times our file through its runner, in its own loop).')
     photos = results['photos']
     counts = ', '.join(f'{entry["name"]} {entry["calibration_images"]}' for entry in results['models'].values()
                        if 'calibration_images' in entry)
