@@ -289,7 +289,9 @@ def toy_tool_invocations(task: str, checkpoint: str, options: list, work_dir: st
     Detection: ``--out predictions.pkl --show-dir pictures`` on 'test', MMDetection's own test tool ('host_test'),
     the onnxruntime int8 quantization ('int8_onnxruntime', fallback forced; 'int8_default', default --max-drop) and
     ``tools/test.py`` on the first one's file ('int8_test'). Segmentation: ``--out label_maps`` on 'test', ``--tta``
-    ('tta'), the OpenVINO (NNCF) int8 quantization ('int8_openvino', fallback forced).
+    ('tta'), the OpenVINO (NNCF) int8 quantization ('int8_openvino', fallback forced). Image in, result out
+    (``--preprocess --postprocess`` at the toy images' 256x256): exported ('export_image_<backend>') and evaluated
+    ('image_<backend>'): detection as .tflite in LiteRT and .onnx in onnxruntime, segmentation as .pte in ExecuTorch.
 
     ``options`` point the config at the data (``--cfg-options``), ``int8_options`` (default: ``options``) the int8
     runs. Each test run's work dir is ``<work_dir>/<name>`` (``work_dir_of``); the ONNX file is
@@ -328,12 +330,27 @@ def toy_tool_invocations(task: str, checkpoint: str, options: list, work_dir: st
                '--backend', backend, '--calib-images', str(CALIB_IMAGES),
                *([] if name == 'int8_default' else ['--max-drop', FORCE_FALLBACK]),
                '--num-threads', '1', '--cfg-options', *int8_options] for name, backend in int8.items()}
+    # image in, result out (--preprocess --postprocess) at the toy images' size: detection in LiteRT and ONNX
+    # Runtime, segmentation in ExecuTorch
+    image_files = ({'litert': osp.join(work_dir, 'image.tflite'), 'onnxruntime': osp.join(work_dir, 'image.onnx')}
+                   if task == 'det' else {'executorch': osp.join(work_dir, 'image.pte')})
+    image_options = ['--preprocess', '--postprocess', '--image-size', '256', '256']
+    for backend, image_file in image_files.items():
+        tests[f'image_{backend}'] = ['tools/test.py', config, image_file, '--num-threads', '1',
+                                     '--work-dir', osp.join(work_dir, f'image_{backend}'), '--cfg-options', *options]
     exports = {'export': ['tools/deployment/pytorch2onnx.py', config, checkpoint, '--output-file', onnx_file,
                           '--dynamic-batch'],
+               **{f'export_image_{backend}': (
+                   ['tools/deployment/pytorch2onnx.py', config, checkpoint, '--output-file', image_file]
+                   if backend == 'onnxruntime' else
+                   ['tools/deployment/export_mobile.py', config, checkpoint, '--format',
+                    'tflite' if backend == 'litert' else 'executorch', '--out', image_file]) + image_options
+                  for backend, image_file in image_files.items()},
                'export_postprocessed': ['tools/deployment/pytorch2onnx.py', config, checkpoint, '--output-file',
                                         postprocessed_file, '--postprocess']}
     # in an order each run finds the files it reads
     order = ['test', 'host_test', 'untrained', 'tta', 'export', 'onnx', 'openvino', 'export_postprocessed',
-             'postprocessed_onnxruntime', 'postprocessed_openvino', *int8, 'int8_test']
+             'postprocessed_onnxruntime', 'postprocessed_openvino', *int8, 'int8_test',
+             *(name for backend in image_files for name in (f'export_image_{backend}', f'image_{backend}'))]
     invocations = {**tests, **quantizations, **exports}
     return {name: invocations[name] for name in order if name in invocations}

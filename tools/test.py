@@ -55,10 +55,10 @@ def evaluate(args: argparse.Namespace) -> None:
     cfg, host = load_run_config(args)
 
     if args.checkpoint.lower().endswith(EXPORTED_EXTENSIONS):
-        from mmmnv2.deployment import exported_model_cfg
+        from mmmnv2.deployment import exported_config
         if args.tta:
             raise ValueError('--tta runs the PyTorch model; it cannot run an exported file')
-        cfg.model = exported_model_cfg(cfg, args.checkpoint, args.num_threads, args.backend)
+        cfg = exported_config(cfg, args.checkpoint, args.num_threads, args.backend)
         cfg.load_from = None
     elif args.backend is not None or args.num_threads is not None:
         raise ValueError(f'--backend and --num-threads run an exported CHECKPOINT ({", ".join(EXPORTED_EXTENSIONS)}), '

@@ -23,10 +23,10 @@ from .exported_segmentor import ExportedSegmentor
 from .graph_format import relative_difference
 from .mobile_export import MOBILE_FORMATS, export_mobile
 from .quantization import quantize_model, sensitive_layers
-from .runner import compare_with_pytorch, exported_model_cfg, init_exported_model
+from .runner import compare_with_pytorch, exported_config, exported_model_cfg, init_exported_model
 from .sessions import BACKENDS, EXPORTED_EXTENSIONS, FILE_BACKENDS, ONNX_BACKENDS, file_backend, open_session
 
 __all__ = ['BACKENDS', 'EXPORTED_EXTENSIONS', 'ExportedDetector', 'ExportedSegmentor', 'FILE_BACKENDS',
            'MOBILE_FORMATS', 'ONNX_BACKENDS', 'UnsupportedOperatorError', 'add_postprocess', 'compare_with_pytorch',
-           'export_mobile', 'export_onnx', 'exported_model_cfg', 'file_backend', 'init_exported_model',
-           'open_session', 'quantize_model', 'relative_difference', 'sensitive_layers']
+           'export_mobile', 'export_onnx', 'exported_config', 'exported_model_cfg', 'file_backend',
+           'init_exported_model', 'open_session', 'quantize_model', 'relative_difference', 'sensitive_layers']

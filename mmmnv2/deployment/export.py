@@ -33,6 +33,7 @@ from .graph_format import (
     META_HOST,
     META_MODEL_SETTINGS,
     META_POSTPROCESS,
+    META_PREPROCESS,
     check_model_settings,
     flatten_outputs,
     import_deploy_dependency,
@@ -40,6 +41,11 @@ from .graph_format import (
     model_settings,
     output_names,
 )
+from .image_graph import DetectionResults, ImageInput, LabelMap, preprocess_settings
+
+# (anchor, class) pairs the PyTorch post-processing of .tflite / .pte files runs NMS over (image_graph)
+DEFAULT_CANDIDATES = 300
+NMS_ROUNDS = 24  # rounds of its NMS (image_graph.DetectionResults)
 
 
 class UnsupportedOperatorError(RuntimeError):
@@ -49,54 +55,112 @@ class UnsupportedOperatorError(RuntimeError):
 class Network(nn.Module):
     """Images -> the model's ``mode='tensor'`` outputs as a flat tuple (``graph_format.flatten_outputs``).
 
-    Detector: class scores per level, then box deltas per level; segmentor: the decode head's logits.
+    Detector: class scores per level, then box deltas per level; segmentor: the decode head's logits. With
+    ``image_input`` (``image_graph.ImageInput``) it takes a uint8 image instead of the network's input; with
+    ``results`` (``image_graph.DetectionResults`` / ``LabelMap``) it returns their results instead of the outputs.
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, image_input: Optional[nn.Module] = None,
+                 results: Optional[nn.Module] = None) -> None:
         super().__init__()
-        self.model = model
+        self.model, self.image_input, self.results = model, image_input, results
 
     def forward(self, inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        return tuple(flatten_outputs(self.model(inputs, mode='tensor')))
+        if self.image_input is not None:
+            inputs = self.image_input(inputs)
+        outputs = self.model(inputs, mode='tensor')
+        if self.results is not None:
+            return tuple(self.results(outputs) if torch.is_tensor(outputs) else self.results(*outputs))
+        return tuple(flatten_outputs(outputs))
 
 
-def exportable_network(config: Union[str, Config], checkpoint: Optional[str]
-                       ) -> Tuple[nn.Module, Network, Dict[str, str]]:
+def exportable_network(config: Union[str, Config], checkpoint: Optional[str], preprocess: bool = False,
+                       image_size: Optional[Tuple[int, int]] = None, postprocess: bool = False,
+                       candidates: int = 0) -> Tuple[nn.Module, Network, Dict[str, str], torch.Tensor]:
     """(the config's model with the checkpoint's weights, batch norm folded; its ``Network``; the metadata every
     exported file carries: ``META_HOST``, ``META_DATASET_META`` and ``META_MODEL_SETTINGS``, the settings the file is
-    only right with). The model has ``cfg`` and ``dataset_meta``."""
+    only right with; an example input). The model has ``cfg`` and ``dataset_meta``.
+
+    ``preprocess``: the network takes a uint8 image of ``image_size`` (``image_graph``; settings in
+    ``META_PREPROCESS``), else the network's float input at the config's fixed size. ``postprocess``: it ends with
+    the PyTorch post-processing of ``image_graph`` (detection: NMS over the best ``candidates`` pairs; segmentation
+    needs ``preprocess``: the label map's size is the image's), settings in ``META_POSTPROCESS``.
+    """
     cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
     host = config_host(cfg)
     model = init_pytorch_model(cfg, checkpoint, 'cpu')
     metadata = {META_HOST: host.scope, META_DATASET_META: json.dumps(model.dataset_meta, default=list),
                 META_MODEL_SETTINGS: json.dumps(model_settings(cfg.model))}
     fuse_conv_bn_layers(model)  # folds every BatchNorm that follows a convolution into its weights
-    return model, Network(model).eval(), metadata
+    input_size = fixed_input_size(cfg)
+    if image_size is not None and not preprocess:
+        raise ValueError('image_size is the size of the image a file with the pre-processing takes; it needs '
+                         'preprocess=True (the network\'s own input size is input_size)')
+    image_input, settings = None, None
+    example = torch.zeros(1, 3, *input_size)
+    if preprocess:
+        settings = preprocess_settings(cfg, image_size)
+        image_input = ImageInput(settings)
+        metadata[META_PREPROCESS] = json.dumps(settings)
+        example = torch.zeros(1, *settings['image_size'], 3, dtype=torch.uint8)
+    results = None
+    if postprocess:
+        results, post_settings = result_module(model, input_size, settings, candidates)
+        metadata[META_POSTPROCESS] = json.dumps(post_settings)
+    return model, Network(model, image_input, results).eval(), metadata, example
+
+
+def result_module(model: nn.Module, input_size: Tuple[int, int], preprocess: Optional[Dict], candidates: int
+                  ) -> Tuple[nn.Module, Dict]:
+    """The PyTorch post-processing of ``image_graph`` for ``model`` and the settings the file records."""
+    from .postprocess_graph import crop_box, detection_settings, segmentation_settings
+    if hasattr(model, 'bbox_head'):
+        head = model.bbox_head
+        with torch.no_grad():
+            cls_scores, _ = model(torch.zeros(1, 3, *input_size), mode='tensor')
+        settings = dict(detection_settings(head, head.test_cfg), task='detection')
+        scale = preprocess['scale_factor'] if preprocess else None
+        results = DetectionResults(head, settings, input_size, [tuple(s.shape[2:]) for s in cls_scores],
+                                   candidates or DEFAULT_CANDIDATES, NMS_ROUNDS, scale)
+        return results, dict(settings, candidates=results.candidates, rounds=results.rounds)
+    if preprocess is None:
+        raise ValueError('a segmentor\'s post-processing in a .tflite or .pte file needs the pre-processing too '
+                         '(preprocess=True): the label map\'s size is the image\'s, fixed in the file')
+    settings = dict(segmentation_settings(model), task='segmentation')
+    height, width = preprocess['resized_shape']
+    crop = crop_box(dict(padding_size=[0, input_size[1] - width, 0, input_size[0] - height]), input_size)
+    return LabelMap(settings, input_size, crop, tuple(preprocess['image_size'])), settings
 
 
 def export_onnx(config: Union[str, Config], checkpoint: Optional[str], out_file: str,
                 input_size: Optional[Tuple[int, int]] = None, dynamic_batch: bool = False,
-                postprocess: bool = False) -> str:
+                postprocess: bool = False, preprocess: bool = False,
+                image_size: Optional[Tuple[int, int]] = None) -> str:
     """Export the config's model with the checkpoint's weights to ``out_file``; returns ``out_file``.
 
     ``input_size``: (height, width), by default the config's test size (``fixed_input_size``). ``dynamic_batch``:
     the batch dimension is left free (otherwise 1). ``checkpoint=None`` exports random weights (benchmarks).
     ``postprocess``: the graph ends with the post-processing (``postprocess_graph``: decoding + NMS with the config's
     ``test_cfg`` for detection, resizing + argmax to uint8 labels for segmentation), recorded in the file's
-    metadata so that the runners use it.
+    metadata so that the runners use it. ``preprocess``: the graph takes one uint8 RGB image (1, H, W, 3) of
+    ``image_size`` (default: the input size) and resizes, normalises and pads it as the config's test pipeline
+    (``image_graph``); with ``postprocess`` too, boxes are in the image's pixels and label maps of the image's size.
     """
     onnx = import_deploy_dependency('onnx')
     import_deploy_dependency('onnxscript')  # torch's ONNX exporter translates through it
     cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
+    if preprocess and (dynamic_batch or (input_size and tuple(input_size) != fixed_input_size(cfg))):
+        raise ValueError('preprocess=True exports one image at a time at the config\'s input size '
+                         f'{fixed_input_size(cfg)}: give neither dynamic_batch nor another input_size')
     refuse_overwriting_inputs(out_file, (checkpoint, cfg.filename), 'ONNX file')
     make_output_folder(out_file)  # fail before the export, not after it
-    model, network, metadata = exportable_network(cfg, checkpoint)
+    model, network, metadata, example = exportable_network(cfg, checkpoint, preprocess, image_size)
     height, width = input_size or fixed_input_size(cfg)
 
-    # An example batch of 2 keeps torch.export from specialising a dynamic batch dimension to 1.
-    example = torch.zeros(2 if dynamic_batch else 1, 3, height, width)
+    if not preprocess:  # an example batch of 2 keeps torch.export from specialising a dynamic batch dimension to 1
+        example = torch.zeros(2 if dynamic_batch else 1, 3, height, width)
     with torch.no_grad():
-        names = output_names(model(example, mode='tensor'))
+        names = output_names(model(torch.zeros(1, 3, height, width), mode='tensor'))
     dynamic_shapes = ({0: torch.export.Dim('batch', min=1, max=1024)},) if dynamic_batch else None
     with torch.no_grad():
         program = torch.export.export(network, (example,), dynamic_shapes=dynamic_shapes, strict=False)
@@ -121,7 +185,7 @@ def export_onnx(config: Union[str, Config], checkpoint: Optional[str], out_file:
         raise RuntimeError(f'batch norm was not folded: {left} left in the graph')
     if postprocess:
         from .postprocess_graph import append_postprocess
-        append_postprocess(model_proto, model)
+        append_postprocess(model_proto, model, json.loads(metadata[META_PREPROCESS]) if preprocess else None)
     onnx.checker.check_model(model_proto)
     with replace_when_written(out_file) as temporary:
         onnx.save(model_proto, temporary)
@@ -150,7 +214,7 @@ def add_postprocess(config: Union[str, Config], onnx_file: str, out_file: str) -
     drop_pretrained(cfg.model)
     model = init_pytorch_model(cfg, None, 'cpu')  # only the heads' settings, anchors and box coder are used
     from .postprocess_graph import append_postprocess
-    append_postprocess(model_proto, model)
+    append_postprocess(model_proto, model, metadata_json(onnx_file, metadata, META_PREPROCESS))
     onnx.checker.check_model(model_proto)
     with replace_when_written(out_file) as temporary:
         onnx.save(model_proto, temporary)

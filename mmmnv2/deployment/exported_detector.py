@@ -1,5 +1,6 @@
 """An exported SSDLite (or any mmdet single-stage detector) in onnxruntime, OpenVINO, LiteRT or ExecuTorch,
 returning DetDataSamples."""
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -65,24 +66,38 @@ class ExportedDetector(ExportedModelRunner):
             return self.host_model.add_pred_to_datasample(data_samples, self.graph_detections(inputs, data_samples))
         cls_scores, bbox_preds = self.network_outputs(inputs)
         head = self.host_model.bbox_head
-        results = head.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=[s.metainfo for s in data_samples],
-                                       rescale=True)
+        results = head.predict_by_feat(cls_scores, bbox_preds, batch_img_metas=[self.network_meta(s.metainfo)
+                                                                                for s in data_samples], rescale=True)
         return self.host_model.add_pred_to_datasample(data_samples, results)
+
+    def network_meta(self, meta: dict) -> dict:
+        """The image meta of what the network saw: for a file with its own pre-processing, the image after the
+        file's resize (its ``scale_factor`` composed with the pipeline's)."""
+        if self.preprocess is None:
+            return meta
+        scale = self.preprocess['scale_factor']
+        return dict(meta, img_shape=tuple(self.preprocess['resized_shape']),
+                    scale_factor=tuple(s * f for s, f in zip(meta['scale_factor'], scale, strict=True)))
 
     def graph_detections(self, inputs: torch.Tensor, data_samples: list) -> List[InstanceData]:
         """The post-processed graph's detections, rescaled to the original images as the host's
-        ``_bbox_post_process`` rescales them (boxes divided by ``scale_factor``)."""
-        boxes, scores, labels = self.network_outputs(inputs)
+        ``_bbox_post_process`` rescales them (boxes divided by ``scale_factor``). The graph's boxes are in its input's
+        pixels: the network's input, or the image for a file with its own pre-processing."""
+        boxes, scores, labels, *converged = self.network_outputs(inputs)
+        if converged and not bool(converged[0].all()):
+            warnings.warn(f'{self.model_file}: its {self.postprocess.get("rounds")} NMS rounds did not reach greedy '
+                          f'NMS\'s result on an image; its boxes may differ from MMDetection\'s', stacklevel=2)
+        graph_input = self.image_size if self.preprocess is not None else self.input_size
         results = []
         for i, sample in enumerate(data_samples):
             meta = sample.metainfo
-            if tuple(meta['img_shape'][:2]) != self.input_size:
+            if tuple(meta['img_shape'][:2]) != graph_input:
                 # The graph clips boxes to the input size; the host clips them to img_shape.
-                raise ValueError(f'{self.model_file} post-processes {self.input_size[0]}x{self.input_size[1]} '
+                raise ValueError(f'{self.model_file} post-processes {graph_input[0]}x{graph_input[1]} '
                                  f'images, but an image of img_shape {tuple(meta["img_shape"][:2])} reached it; use '
                                  f'a pipeline that resizes to the input size, or a file without postprocess')
             found = labels[i] >= 0
             results.append(InstanceData(
                 bboxes=scale_boxes(boxes[i][found], [1 / s for s in meta['scale_factor']]),
-                scores=scores[i][found], labels=labels[i][found]))
+                scores=scores[i][found], labels=labels[i][found].long()))
         return results

@@ -38,6 +38,10 @@ class ExportedSegmentor(ExportedModelRunner):
         super().__init__(model_file, dict(model, data_preprocessor=preprocessor), input_size, 'mmseg', num_threads,
                          backend)
 
+    def image_preprocessor(self, preprocessor: Dict) -> Dict:
+        """Stacking RGB pixels only: the file pads; the images all have its image size."""
+        return dict(super().image_preprocessor(preprocessor), size=None, size_divisor=None, test_cfg=None)
+
     def check_output_channels(self, channels: Dict[str, Optional[int]]) -> None:
         head = self.host_model.decode_head
         (name, found), = channels.items()
@@ -62,10 +66,34 @@ class ExportedSegmentor(ExportedModelRunner):
         if data_samples is None:
             raise ValueError('ExportedSegmentor.predict needs the data samples (image sizes and padding)')
         if self.postprocess is not None:
+            if self.preprocess is not None:
+                return self.image_label_maps(inputs, data_samples)
             return self.graph_label_maps(inputs, data_samples)
+        if self.preprocess is not None:  # the network saw the image resized and padded by the file
+            for sample in data_samples:
+                sample.set_metainfo(self.network_meta())
         batch_img_metas = [sample.metainfo for sample in data_samples]
         seg_logits = self.host_model.decode_head.predict_by_feat(self.network_outputs(inputs), batch_img_metas)
         return self.host_model.postprocess_result(seg_logits, data_samples)
+
+    def network_meta(self) -> Dict:
+        """Where the image is in the input of a file with its own pre-processing: resized, padded bottom and right."""
+        (height, width), (input_height, input_width) = self.preprocess['resized_shape'], self.input_size
+        padding = [0, input_width - width, 0, input_height - height]
+        return dict(img_shape=(height, width), pad_shape=self.input_size, padding_size=padding,
+                    img_padding_size=padding)
+
+    def image_label_maps(self, inputs: torch.Tensor, data_samples: list) -> list:
+        """The label maps of a file with its pre- and post-processing: at the image's size (its input), resized
+        (nearest) to ``ori_shape`` for an image the pipeline resized to it."""
+        labels, = self.forward_network(inputs.cpu().numpy())
+        labels = torch.from_numpy(labels).long().reshape(len(data_samples), 1, *labels.shape[-2:])  # LiteRT: no 1
+        for sample, label_map in zip(data_samples, labels, strict=True):
+            if tuple(label_map.shape[1:]) != tuple(sample.ori_shape[:2]):
+                label_map = torch.nn.functional.interpolate(label_map[None].float(), size=tuple(sample.ori_shape[:2]),
+                                                            mode='nearest')[0].long()
+            sample.set_data({'pred_sem_seg': PixelData(data=label_map)})
+        return data_samples
 
     def graph_label_maps(self, inputs: torch.Tensor, data_samples: list) -> list:
         """The post-processed graph's label maps: per image, the padding cropped and the logits resized to

@@ -19,6 +19,9 @@ META_HOST = 'mmmnv2_host'
 META_DATASET_META = 'mmmnv2_dataset_meta'
 # The post-processing in the graph (``export_onnx(..., postprocess=True)``): JSON of its settings; absent: network only.
 META_POSTPROCESS = 'mmmnv2_postprocess'
+# The pre-processing in the graph (``preprocess=True``: uint8 image in, ``image_graph.preprocess_settings``): JSON of
+# its settings; absent: the graph takes the network's normalised float input.
+META_PREPROCESS = 'mmmnv2_preprocess'
 # The settings of the config's model an exported file was made with and is only right with (JSON): the anchors and
 # the box coder its box outputs are relative to, the class count, the input normalisation it was trained with, the
 # segmentation head's resizing. The runners compare them with the config's; files without them are not checked.

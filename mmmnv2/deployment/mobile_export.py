@@ -37,20 +37,32 @@ def check_format(fmt: str) -> str:
 
 
 def export_mobile(config: Union[str, Config], checkpoint: Optional[str], out_file: str, fmt: str,
-                  input_size: Optional[Tuple[int, int]] = None) -> str:
+                  input_size: Optional[Tuple[int, int]] = None, preprocess: bool = False, postprocess: bool = False,
+                  image_size: Optional[Tuple[int, int]] = None, candidates: int = 0) -> str:
     """Export the config's model with the checkpoint's weights to ``out_file`` in ``fmt`` ('tflite' or
     'executorch'); returns ``out_file``. ``input_size``: (height, width), by default the config's test size.
-    ``checkpoint=None`` exports the initial weights (benchmarks)."""
+    ``checkpoint=None`` exports the initial weights (benchmarks).
+
+    ``preprocess``: the file takes one uint8 RGB image (1, H, W, 3) of ``image_size`` (default: the input size) and
+    resizes, normalises and pads it as the config's test pipeline; ``postprocess``: it returns boxes / scores /
+    labels (detection: NMS over the best ``candidates`` (anchor, class) pairs, default ``DEFAULT_CANDIDATES``) or the
+    uint8 label map (segmentation, with ``preprocess``); see ``image_graph``.
+    """
     check_format(fmt)
     if not out_file.endswith(MOBILE_FORMATS[fmt]):
         raise ValueError(f'out_file of a {fmt} export must end with {MOBILE_FORMATS[fmt]}, got {out_file}')
     cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
+    if preprocess and input_size and tuple(input_size) != fixed_input_size(cfg):
+        raise ValueError(f'preprocess=True exports at the config\'s input size {fixed_input_size(cfg)}; got '
+                         f'input_size {tuple(input_size)}')
     refuse_overwriting_inputs(out_file, (checkpoint, cfg.filename), f'{fmt} file')
     make_output_folder(out_file)  # fail before the export, not after it
-    model, network, metadata = exportable_network(cfg, checkpoint)
-    height, width = input_size or fixed_input_size(cfg)
-    example = (torch.zeros(1, 3, height, width),)
-    return write_file(out_file, (tflite_bytes if fmt == 'tflite' else executorch_bytes)(network, example, metadata))
+    model, network, metadata, example = exportable_network(cfg, checkpoint, preprocess, image_size, postprocess,
+                                                           candidates)
+    if not preprocess:
+        example = torch.zeros(1, 3, *(input_size or fixed_input_size(cfg)))
+    return write_file(out_file, (tflite_bytes if fmt == 'tflite' else executorch_bytes)(network, (example,),
+                                                                                         metadata))
 
 
 def write_file(out_file: str, content: bytes) -> str:

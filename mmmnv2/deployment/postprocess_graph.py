@@ -49,10 +49,16 @@ SEG_LABELS_NAME = 'seg_labels'
 DEFAULT_WH_RATIO_CLIP = 16 / 1000  # MMDetection's delta2bbox default
 
 
-def append_postprocess(model: 'onnx.ModelProto', host_model: torch.nn.Module) -> Dict:
+def append_postprocess(model: 'onnx.ModelProto', host_model: torch.nn.Module,
+                       preprocess: Optional[Dict] = None) -> Dict:
     """Append ``host_model``'s post-processing to its exported network ``model`` and record the settings in the
-    file's metadata (``META_POSTPROCESS``, which tells the runners); returns the settings."""
-    input_size = tuple(static_dims(model.graph.input[0])[2:])
+    file's metadata (``META_POSTPROCESS``, which tells the runners); returns the settings.
+
+    ``preprocess``: the settings of the graph's own pre-processing (``image_graph.preprocess_settings``), if it has
+    one: boxes are then given in the pixels of its input image, and label maps at its size, without extra inputs.
+    """
+    input_size = (tuple(preprocess['input_size']) if preprocess is not None
+                  else tuple(static_dims(model.graph.input[0])[2:]))
     if hasattr(host_model, 'bbox_head'):
         head = host_model.bbox_head
         levels = head.prior_generator.num_levels
@@ -65,14 +71,15 @@ def append_postprocess(model: 'onnx.ModelProto', host_model: torch.nn.Module) ->
                              f'per anchor)')
         settings = dict(detection_settings(head, head.test_cfg), task='detection')
         append_detection_postprocess(model, head, settings, input_size,
-                                     [tuple(static_dims(o)[2:]) for o in outputs[:levels]])
+                                     [tuple(static_dims(o)[2:]) for o in outputs[:levels]],
+                                     preprocess['scale_factor'] if preprocess is not None else None)
     else:
         settings = dict(segmentation_settings(host_model), task='segmentation')
         outputs = list(model.graph.output)
         if len(outputs) != 1 or static_dims(outputs[0])[1] != settings['num_classes']:
             raise ValueError(f'the graph\'s outputs {[o.name for o in outputs]} are not the logits of the config\'s '
                              f'decode head ({settings["num_classes"]} classes)')
-        append_segmentation_postprocess(model, settings, input_size)
+        append_segmentation_postprocess(model, settings, input_size, preprocess)
     entry = model.metadata_props.add()
     entry.key, entry.value = META_POSTPROCESS, json.dumps(settings)
     return settings
@@ -149,8 +156,10 @@ def detection_settings(head, test_cfg) -> Dict:
 
 
 def append_detection_postprocess(model: 'onnx.ModelProto', head, settings: Dict, input_size: Tuple[int, int],
-                                 featmap_sizes: Sequence[Tuple[int, int]]) -> None:
-    """Replace the graph's outputs (class scores, box deltas per level) with (boxes, scores, labels); see module."""
+                                 featmap_sizes: Sequence[Tuple[int, int]],
+                                 box_scale: Optional[Sequence[float]] = None) -> None:
+    """Replace the graph's outputs (class scores, box deltas per level) with (boxes, scores, labels); see module.
+    ``box_scale``: (w, h) the boxes are divided by (the graph's own resize of its input image)."""
     graph = model.graph
     b = GraphBuilder(graph)
     TensorProto, helper = b.onnx.TensorProto, b.onnx.helper  # noqa: N806 (onnx's names)
@@ -228,6 +237,8 @@ def append_detection_postprocess(model: 'onnx.ModelProto', head, settings: Dict,
     labels = b.op('Div', top_pairs, b.ints(num_anchors))
     anchors = b.op('Mod', top_pairs, b.ints(num_anchors))
     top_boxes = b.op('GatherND', boxes, b.op('Unsqueeze', anchors, b.ints(2)), batch_dims=1)  # (B, K, 4)
+    if box_scale is not None:
+        top_boxes = b.op('Div', top_boxes, b.const(list(box_scale) * 2))
     del graph.output[:]
     b.op('Where', b.op('Unsqueeze', found, b.ints(2)), top_boxes, b.const(0.0), out=DET_OUTPUT_NAMES[0])
     b.op('Where', found, top_scores, b.const(0.0), out=DET_OUTPUT_NAMES[1])
@@ -249,26 +260,33 @@ def segmentation_settings(segmentor) -> Dict:
     return dict(num_classes=int(head.out_channels), align_corners=bool(head.align_corners))
 
 
-def append_segmentation_postprocess(model: 'onnx.ModelProto', settings: Dict, input_size: Tuple[int, int]) -> None:
+def append_segmentation_postprocess(model: 'onnx.ModelProto', settings: Dict, input_size: Tuple[int, int],
+                                    preprocess: Optional[Dict] = None) -> None:
     """Replace the logits output with uint8 labels at ``output_size``, adding the ``crop`` and ``output_size``
-    inputs; see module."""
+    inputs; see module. With the graph's own pre-processing (``preprocess``) both are constants: the resized image's
+    place in the padded input and the input image's size."""
     graph = model.graph
     b = GraphBuilder(graph)
+    crop, output_size = SEG_CROP_NAME, SEG_OUTPUT_SIZE_NAME
+    if preprocess is not None:
+        height, width = preprocess['resized_shape']
+        crop, output_size = b.ints(0, 0, height, width), b.ints(*preprocess['image_size'])
     TensorProto, helper = b.onnx.TensorProto, b.onnx.helper  # noqa: N806 (onnx's names)
     logits = graph.output[0].name
     mode = 'align_corners' if settings['align_corners'] else 'pytorch_half_pixel'  # F.interpolate's mapping
     batch_channels = b.op('Slice', b.op('Shape', logits), b.ints(0), b.ints(2))
     padded = b.op('Resize', logits, '', '', b.op('Concat', batch_channels, b.ints(*input_size), axis=0),
                   mode='linear', coordinate_transformation_mode=mode)
-    crop = b.op('Slice', padded, b.op('Slice', SEG_CROP_NAME, b.ints(0), b.ints(2)),
-                b.op('Slice', SEG_CROP_NAME, b.ints(2), b.ints(4)), b.ints(2, 3))
-    resized = b.op('Resize', crop, '', '', b.op('Concat', batch_channels, SEG_OUTPUT_SIZE_NAME, axis=0),
+    cropped = b.op('Slice', padded, b.op('Slice', crop, b.ints(0), b.ints(2)),
+                   b.op('Slice', crop, b.ints(2), b.ints(4)), b.ints(2, 3))
+    resized = b.op('Resize', cropped, '', '', b.op('Concat', batch_channels, output_size, axis=0),
                    mode='linear', coordinate_transformation_mode=mode)
     labels = b.op('ArgMax', resized, axis=1, keepdims=1)
     del graph.output[:]
     b.op('Cast', labels, to=TensorProto.UINT8, out=SEG_LABELS_NAME)
-    graph.input.extend([helper.make_tensor_value_info(SEG_CROP_NAME, TensorProto.INT64, [4]),
-                        helper.make_tensor_value_info(SEG_OUTPUT_SIZE_NAME, TensorProto.INT64, [2])])
+    if preprocess is None:
+        graph.input.extend([helper.make_tensor_value_info(SEG_CROP_NAME, TensorProto.INT64, [4]),
+                            helper.make_tensor_value_info(SEG_OUTPUT_SIZE_NAME, TensorProto.INT64, [2])])
     graph.output.append(helper.make_tensor_value_info(SEG_LABELS_NAME, TensorProto.UINT8,
                                                       ['batch', 1, 'height', 'width']))
 
@@ -279,10 +297,10 @@ def crop_box(meta: dict, input_size: Tuple[int, int]) -> List[int]:
     return [int(top), int(left), input_size[0] - int(bottom), input_size[1] - int(right)]
 
 
-def check_settings(onnx_file: str, found: Dict, expected: Dict) -> None:
-    """Refuse a post-processed file whose post-processing differs from what the config's model would do."""
+def check_settings(onnx_file: str, found: Dict, expected: Dict, what: str = 'post-processing') -> None:
+    """Refuse a file whose ``what`` (its post-processing, or pre-processing) differs from the config model's."""
     differing = {key: (found.get(key), value) for key, value in expected.items() if found.get(key) != value}
     if differing:
         described = ', '.join(f'{key}: {a!r} in the file, {b!r} in the config' for key, (a, b) in differing.items())
-        raise ValueError(f'{onnx_file} was exported with another post-processing than the config\'s ({described}); '
+        raise ValueError(f'{onnx_file} was exported with another {what} than the config\'s ({described}); '
                          f'export it again with this config')

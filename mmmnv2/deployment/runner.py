@@ -17,11 +17,12 @@ from .graph_format import (
     META_HOST,
     META_MODEL_SETTINGS,
     META_POSTPROCESS,
+    META_PREPROCESS,
     check_model_settings,
     metadata_json,
     relative_difference,
 )
-from .sessions import open_session
+from .sessions import open_session, read_metadata
 
 ForwardResults = Union[List, Tuple[torch.Tensor, ...], torch.Tensor]
 
@@ -60,9 +61,19 @@ class ExportedModelRunner(BaseModel):
             check_model_settings(model_file, metadata_json(model_file, self.metadata, META_MODEL_SETTINGS), model)
         # The post-processing in the graph (export_onnx(..., postprocess=True)); None: the graph is the network only.
         self.postprocess: Optional[Dict] = metadata_json(model_file, self.metadata, META_POSTPROCESS)
+        # The pre-processing in the graph (preprocess=True: a uint8 image in); None: the network's input.
+        self.preprocess: Optional[Dict] = metadata_json(model_file, self.metadata, META_PREPROCESS)
         shape = self.session.input_shape  # [batch, 3, height, width]; None where dynamic
         self.input_size = (int(input_size[0]), int(input_size[1]))
-        if tuple(shape[2:]) != self.input_size:
+        if self.preprocess is not None:
+            self.image_size = tuple(self.preprocess['image_size'])
+            if tuple(self.preprocess['input_size']) != self.input_size or shape != [1, *self.image_size, 3]:
+                raise ValueError(f'{model_file} takes {shape} images for a network of '
+                                 f'{self.preprocess["input_size"]} inputs, but the config feeds '
+                                 f'{self.input_size[0]}x{self.input_size[1]}; export it for this config\'s size')
+            # the graph normalises and pads: the runner only stacks the images, in RGB
+            self.data_preprocessor = MODELS.build(self.image_preprocessor(model.get('data_preprocessor') or {}))
+        elif tuple(shape[2:]) != self.input_size:
             raise ValueError(f'{model_file} takes {shape[2]}x{shape[3]} inputs, but the config feeds '
                              f'{self.input_size[0]}x{self.input_size[1]}; export it for this config\'s size')
         self.batch_size = shape[0]  # None: any batch size
@@ -73,6 +84,10 @@ class ExportedModelRunner(BaseModel):
             self.check_output_channels({name: shape[1] for name, shape in self.session.output_shapes.items()})
         else:
             self.check_postprocess(self.postprocess)
+
+    def image_preprocessor(self, preprocessor: Dict) -> Dict:
+        """The data preprocessor for a file with its own pre-processing: the config's, stacking RGB pixels only."""
+        return dict(preprocessor, mean=None, std=None, bgr_to_rgb=True, rgb_to_bgr=False)
 
     def check_output_channels(self, channels: Dict[str, Optional[int]]) -> None:
         """Refuse a file whose outputs do not have the channels the config's head post-processes (a file
@@ -104,8 +119,16 @@ class ExportedModelRunner(BaseModel):
                         ) -> List[np.ndarray]:
         """Run the exported network on a float32 NCHW batch; one array per graph output (in ``output_names`` order).
 
-        ``extra_inputs``: the graph's other inputs by name (a post-processed segmentor's crop and output size).
+        ``extra_inputs``: the graph's other inputs by name (a post-processed segmentor's crop and output size). A file
+        with its own pre-processing gets the batch's RGB pixels as uint8 NHWC images of its image size.
         """
+        if self.preprocess is not None:
+            if tuple(inputs.shape[2:]) != self.image_size:
+                raise ValueError(f'images of {inputs.shape[2]}x{inputs.shape[3]} reach {self.model_file}, which '
+                                 f'takes {self.image_size[0]}x{self.image_size[1]} images')
+            images = np.ascontiguousarray(np.clip(np.round(inputs), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1))
+            runs = [self.session.run(images[i:i + 1], extra_inputs) for i in range(len(images))]
+            return [np.concatenate(outputs) for outputs in zip(*runs)]
         if tuple(inputs.shape[2:]) != self.input_size:
             raise ValueError(f'inputs of {inputs.shape[2]}x{inputs.shape[3]} reach the network, but '
                              f'{self.model_file} takes {self.input_size[0]}x{self.input_size[1]}')
@@ -140,15 +163,41 @@ def exported_model_cfg(cfg: Config, model_file: str, num_threads: Optional[int] 
                       input_size=fixed_input_size(cfg), num_threads=num_threads, backend=backend)
 
 
+def exported_config(cfg: Config, model_file: str, num_threads: Optional[int] = None,
+                    backend: Optional[str] = None) -> Config:
+    """``cfg`` with its model swapped for the runner of ``model_file`` (``exported_model_cfg``). For a file with its
+    own pre-processing (``preprocess=True``) the test and val pipelines resize each image to the file's image size
+    instead of the config's resizing (nothing is resized for images of that size: the file then does exactly what
+    the config's pipeline does; other images go through one more resize first), after checking that the file's
+    pre-processing is the config's."""
+    if not osp.isfile(model_file):
+        raise FileNotFoundError(f'exported model file not found: {model_file}')
+    cfg = copy.deepcopy(cfg)
+    preprocess = metadata_json(model_file, read_metadata(model_file), META_PREPROCESS)
+    model = exported_model_cfg(cfg, model_file, num_threads, backend)  # the network's input size: cfg's pipeline
+    if preprocess is not None:
+        from .image_graph import image_test_pipeline, preprocess_settings
+        from .postprocess_graph import check_settings
+        check_settings(model_file, preprocess, preprocess_settings(cfg, tuple(preprocess['image_size'])),
+                       'pre-processing')
+        for loader in ('test_dataloader', 'val_dataloader'):
+            dataset = (cfg.get(loader) or {}).get('dataset') or {}
+            if 'pipeline' in dataset:
+                dataset['pipeline'] = image_test_pipeline(dataset['pipeline'], preprocess['image_size'])
+    cfg.model = model
+    return cfg
+
+
 def init_exported_model(config: Union[str, Config], model_file: str, num_threads: Optional[int] = None,
-                    backend: Optional[str] = None) -> BaseModel:
+                        backend: Optional[str] = None) -> BaseModel:
     """The runner for the exported file ``model_file`` (``.onnx``, ``.tflite`` or ``.pte``) in ``backend`` (None: the
-    format's default runtime) with ``num_threads`` threads and the config's processing, with ``.cfg`` and
-    ``.dataset_meta`` set (the file's class names, which must be as many as the config's; a warning prints both
-    lists where they differ)."""
+    format's default runtime) with ``num_threads`` threads and the config's processing, with ``.cfg`` (the config as
+    ``exported_config`` adapts it) and ``.dataset_meta`` set (the file's class names, which must be as many as the
+    config's; a warning prints both lists where they differ)."""
     cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
     init_default_scope(config_host(cfg).scope)
-    model = MODELS.build(exported_model_cfg(cfg, model_file, num_threads, backend))
+    cfg = exported_config(cfg, model_file, num_threads, backend)
+    model = MODELS.build(cfg.model)
     model.cfg = cfg
     model.dataset_meta = model_dataset_meta(cfg, model_file, model.file_dataset_meta)
     return model.eval()

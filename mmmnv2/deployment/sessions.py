@@ -125,7 +125,8 @@ class LiteRTSession(BackendSession):
     The outputs are the signature's ``output_<i>`` in the order of the exported network's outputs; the metadata is
     the flatbuffer's metadata table (``mobile_export.with_tflite_metadata``). An int8 file whose converter made the
     input and outputs int8 too (litert_torch folds the first quantize and last dequantize into them) gets its input
-    quantized and its outputs dequantized here, with the tensors' own scale and zero point, as an app does.
+    quantized and its outputs dequantized here, with the tensors' own scale and zero point, as an app does; tensors
+    without quantization parameters (a uint8 image input, int32 labels) pass as they are.
     """
 
     def __init__(self, model_file: str, num_threads: Optional[int] = None) -> None:
@@ -148,16 +149,16 @@ class LiteRTSession(BackendSession):
         if extra_inputs:
             raise ValueError(f'a .tflite network takes one image input, got extra inputs {list(extra_inputs)}')
         detail = self.input_detail
-        if detail['dtype'] != np.float32:
-            scale, zero_point = detail['quantization']
+        scale, zero_point = detail['quantization']
+        if scale:  # an int8 input (a uint8 image input has no quantization parameters: scale 0)
             limits = np.iinfo(detail['dtype'])
             inputs = np.clip(np.round(inputs / scale) + zero_point, limits.min, limits.max).astype(detail['dtype'])
         results = self.runner(**{self.input_name: inputs})
         outputs = []
         for name in self.output_order:
             output, detail = results[name], self.output_details[name]
-            if output.dtype != np.float32:
-                scale, zero_point = detail['quantization']
+            scale, zero_point = detail['quantization']
+            if scale:  # an int8 output (labels and flags have no quantization parameters)
                 output = (output.astype(np.float32) - zero_point) * np.float32(scale)
             outputs.append(output)
         return outputs
@@ -209,6 +210,29 @@ class ExecuTorchSession(BackendSession):
         if extra_inputs:
             raise ValueError(f'a .pte network takes one image input, got extra inputs {list(extra_inputs)}')
         return [output.numpy() for output in self.method.execute([torch.from_numpy(inputs)])]
+
+
+def read_metadata(model_file: str) -> Dict[str, str]:
+    """The metadata of the exported ``model_file`` (``.onnx``, ``.tflite`` or ``.pte``), read without compiling it."""
+    extension = osp.splitext(model_file)[1].lower()
+    file_backend(model_file)  # an exported format
+    try:
+        if extension == '.onnx':
+            return check_onnx_file(model_file)
+        if extension == '.tflite':
+            with open(model_file, 'rb') as file:
+                return read_tflite_metadata(file.read())
+        from .mobile_export import MOBILE_METADATA_METHOD
+        program = import_mobile_dependency('executorch.runtime').Runtime.get().load_program(model_file)
+        if MOBILE_METADATA_METHOD not in program.method_names:
+            return {}
+        encoded, = program.load_method(MOBILE_METADATA_METHOD).execute([])
+        return json.loads(bytes(encoded.numpy()).decode())
+    except (ImportError, ValueError, FileNotFoundError):
+        raise
+    except Exception as error:  # each reader raises its own error types for a file that is not its format
+        raise ValueError(f'{model_file}: cannot read its metadata ({str(error).strip() or type(error).__name__})'
+                         ) from error
 
 
 def open_session(model_file: str, backend: Optional[str] = None, num_threads: Optional[int] = None

@@ -4,7 +4,9 @@ OpenVINO.
 The ONNX path's bbox mAP and mIoU must equal the PyTorch path's within 0.5 points (OpenVINO's within 0.05 points
 of onnxruntime's), and the raw network outputs on the val images must agree to float32 precision. A file with the
 post-processing in the graph (``--postprocess``) must score what the PyTorch model scores in both runtimes (its
-predictions equal the Python post-processing's: test_onnx_postprocess.py).
+predictions equal the Python post-processing's: test_onnx_postprocess.py); files taking the decoded image and
+returning results (``--preprocess --postprocess``: detection as .tflite and .onnx, segmentation as .pte) within
+0.5 points of it.
 """
 import glob
 import os.path as osp
@@ -49,6 +51,12 @@ def check_onnx_scores_as_pytorch(config: str, metric: str, checkpoint: str, opti
     for backend in ('onnxruntime', 'openvino'):
         postprocessed = reported(metric, runs[f'postprocessed_{backend}'].check())
         assert postprocessed == pytest.approx(expected, abs=POSTPROCESS_TOLERANCE[metric]), backend
+    # image in, result out: the pre-processing in the file (one grey level from OpenCV's resize on some pixels)
+    for name in [name for name in runs if name.startswith('image_')]:
+        runs[f'export_{name}'].check()
+        image_in = reported(metric, runs[name].check())
+        print(f'{name}: {metric} {image_in} (PyTorch {expected})')
+        assert image_in == pytest.approx(expected, abs=METRIC_TOLERANCE[metric]), name
     pictures = glob.glob(osp.join(work_dir_of(runs['onnx']), '**', 'pictures', '**', '*.[jp][pn]g'), recursive=True)
     assert len(pictures) == 32  # the host visualiser drew every ONNX prediction
 

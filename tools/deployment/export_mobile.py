@@ -1,7 +1,8 @@
 """Export an SSDLite or Mobile DeepLabv3 checkpoint for phones: LiteRT (.tflite) or ExecuTorch (.pte).
 
     python tools/deployment/export_mobile.py CONFIG CHECKPOINT --format {tflite,executorch} --out FILE
-                                             [--shape H W] [--verify]
+                                             [--shape H W] [--verify] [--preprocess [--image-size H W]]
+                                             [--postprocess]
                                              [--int8 [--calib-images 100] [--max-drop 1.0] [--num-threads N]] [--debug]
 
 The network is the one ``tools/deployment/pytorch2onnx.py`` exports (batch norm folded, the config's fixed test size
@@ -10,6 +11,11 @@ unless ``--shape`` says otherwise, NCHW float32 in, the model's raw outputs out)
 inside the file (``mmmnv2/deployment/mobile_export.py``). ``tools/test.py CONFIG FILE`` evaluates it and
 ``tools/infer.py CONFIG FILE IMAGES`` draws its predictions, with the config's pre- and post-processing.
 ``--verify`` compares the file's outputs with the PyTorch model's on a random input.
+
+``--preprocess``: the file takes one decoded uint8 RGB image, (1, H, W, 3) of ``--image-size`` (default: the input
+size), and resizes, normalises and pads it as the config's test pipeline; ``--postprocess``: it returns boxes /
+scores / labels (detection: class-aware NMS over the best 300 (anchor, class) pairs, and a flag saying the NMS
+converged) or, with ``--preprocess``, the uint8 label map of the image (``mmmnv2/deployment/image_graph.py``).
 
 ``--int8``: int8 through the format's own PT2E quantizer (LiteRT's ``PT2EQuantizer``, ExecuTorch's
 ``XNNPACKQuantizer``), calibrated on ``--calib-images`` images of the config's train set, with the accuracy guard of
@@ -41,6 +47,13 @@ def parse_args() -> argparse.Namespace:
                         help='input height and width (default: the config\'s test size)')
     parser.add_argument('--verify', action='store_true',
                         help='compare the file\'s outputs with the PyTorch model\'s on a random input (fp32)')
+    parser.add_argument('--preprocess', action='store_true',
+                        help='start with the test pre-processing: a uint8 RGB image (1, H, W, 3) in')
+    parser.add_argument('--image-size', type=int, nargs=2, metavar=('H', 'W'),
+                        help='--preprocess: the image size the file takes (default: the input size)')
+    parser.add_argument('--postprocess', action='store_true',
+                        help='end with the post-processing: boxes / scores / labels, or the label map (segmentation: '
+                             'with --preprocess)')
     parser.add_argument('--int8', action='store_true',
                         help='int8 through the format\'s PT2E quantizer, with the accuracy guard of quantize.py')
     parser.add_argument('--calib-images', type=int, default=100, help='--int8: train images to calibrate on')
@@ -49,9 +62,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--num-threads', type=int, help='--int8: runtime threads of the evaluations')
     add_debug_argument(parser)
     args = parser.parse_args()
-    if args.int8 and (args.verify or args.shape):
-        parser.error('--int8 exports at the config\'s size and checks the result on the val set; it takes neither '
-                     '--verify nor --shape')
+    if args.int8 and (args.verify or args.shape or args.preprocess or args.postprocess):
+        parser.error('--int8 exports the network at the config\'s size and checks the result on the val set; it '
+                     'takes none of --verify, --shape, --preprocess, --postprocess')
+    if args.verify and (args.preprocess or args.postprocess):
+        parser.error('--verify compares the network outputs; export without --preprocess and --postprocess to verify')
+    if args.image_size and not args.preprocess:
+        parser.error('--image-size is the size of the image a --preprocess file takes; add --preprocess')
     return args
 
 
@@ -76,8 +93,12 @@ def export(args: argparse.Namespace) -> None:
     if args.verify and args.shape and tuple(args.shape) != fixed_input_size(cfg):
         raise ValueError(f'{args.config}: --verify runs the config\'s pre-processing; it needs the config\'s input '
                          f'size {fixed_input_size(cfg)}, got --shape {args.shape}')
-    export_mobile(cfg, args.checkpoint, args.out, args.format, input_size=shape)
-    print(f'Wrote {args.out} (1x3x{shape[0]}x{shape[1]} input, {args.format})')
+    export_mobile(cfg, args.checkpoint, args.out, args.format, input_size=shape, preprocess=args.preprocess,
+                  postprocess=args.postprocess, image_size=tuple(args.image_size) if args.image_size else None)
+    image = tuple(args.image_size) if args.image_size else shape
+    described = (f'1x{image[0]}x{image[1]}x3 uint8 image input with the pre-processing' if args.preprocess else
+                 f'1x3x{shape[0]}x{shape[1]} input')
+    print(f'Wrote {args.out} ({described}{", post-processing" if args.postprocess else ""}, {args.format})')
     if args.verify:
         print(f'Largest output difference, {args.format} vs PyTorch (relative to the largest output): '
               f'{compare_with_pytorch(cfg, args.checkpoint, args.out):.2e}')

@@ -1,17 +1,24 @@
 """Export an SSDLite or Mobile DeepLabv3 checkpoint to ONNX.
 
     python tools/deployment/pytorch2onnx.py CONFIG CHECKPOINT [--output-file model.onnx] [--shape H W]
-                                            [--dynamic-batch] [--postprocess] [--verify] [--debug]
+                                            [--dynamic-batch] [--postprocess] [--preprocess [--image-size H W]]
+                                            [--verify] [--debug]
 
 The graph is the network with batch norm folded into the convolutions, at the config's fixed test size (320x320
 for the COCO SSDLite, 512x512 for the VOC Mobile DeepLabv3) unless ``--shape`` says otherwise; ``--dynamic-batch``
 leaves the batch dimension free. Decoding + NMS (detection) and upsampling + argmax (segmentation) run after the
 graph in the runner, with the host's own code, or, with ``--postprocess``, in the graph (the config's ``test_cfg``
 written into it; detection outputs boxes / scores / labels, segmentation uint8 label maps at the image's size, see
-``mmmnv2/deployment/postprocess_graph.py``). ``tools/test.py CONFIG model.onnx`` evaluates either file and
-``tools/infer.py CONFIG model.onnx IMAGES`` draws its predictions. ``--verify`` compares the file's outputs with the
-PyTorch model's on a random input. The output file may not be the checkpoint or the config (also through links);
-it is written through a temporary file and renamed into place. Refusals print one line ``error: <file>: <reason>``
+``mmmnv2/deployment/postprocess_graph.py``).
+
+``--preprocess``: the graph takes one decoded uint8 RGB image, (1, H, W, 3) of ``--image-size`` (default: the input
+size), and resizes, normalises and pads it as the config's test pipeline (``mmmnv2/deployment/image_graph.py``);
+with ``--postprocess`` too it is image in, result out (boxes in the image's pixels; label maps of its size).
+
+``tools/test.py CONFIG model.onnx`` evaluates any of these files and ``tools/infer.py CONFIG model.onnx IMAGES``
+draws its predictions. ``--verify`` compares the file's outputs with the PyTorch model's on a random input. The
+output file may not be the checkpoint or the config (also through links); it is written through a temporary file and
+renamed into place. Refusals print one line ``error: <file>: <reason>``
 and exit with status 1 (``--debug``: the traceback). Needs ``pip install "mmmnv2[deploy]"``.
 """
 import argparse
@@ -34,6 +41,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--postprocess', action='store_true',
                         help='end the graph with the post-processing (detection: box decoding + class-aware NMS with '
                              'the config\'s test_cfg; segmentation: resizing + argmax to uint8 labels)')
+    parser.add_argument('--preprocess', action='store_true',
+                        help='start the graph with the test pre-processing: a uint8 RGB image (1, H, W, 3) in')
+    parser.add_argument('--image-size', type=int, nargs=2, metavar=('H', 'W'),
+                        help='--preprocess: the image size the graph takes (default: the input size)')
     parser.add_argument('--verify', action='store_true',
                         help='compare the ONNX outputs with the PyTorch model\'s on a random input (network only: '
                              'not with --postprocess)')
@@ -48,15 +59,22 @@ def main() -> None:
 
 
 def export(args: argparse.Namespace) -> None:
-    if args.verify and args.postprocess:
-        raise SystemExit('--verify compares the network outputs; export without --postprocess to verify')
+    if args.verify and (args.postprocess or args.preprocess):
+        raise SystemExit('--verify compares the network outputs; export without --postprocess and --preprocess to '
+                         'verify')
+    if args.image_size and not args.preprocess:
+        raise SystemExit('--image-size is the size of the image a --preprocess graph takes; add --preprocess')
     cfg = Config.fromfile(args.config)
     shape = tuple(args.shape) if args.shape else fixed_input_size(cfg)
     output_file = args.output_file or osp.splitext(args.checkpoint)[0] + '.onnx'
     export_onnx(cfg, args.checkpoint, output_file, input_size=shape, dynamic_batch=args.dynamic_batch,
-                postprocess=args.postprocess)
-    print(f'Wrote {output_file} ({"N" if args.dynamic_batch else 1}x3x{shape[0]}x{shape[1]} input'
-          f'{", post-processing in the graph" if args.postprocess else ""})')
+                postprocess=args.postprocess, preprocess=args.preprocess,
+                image_size=tuple(args.image_size) if args.image_size else None)
+    image = tuple(args.image_size) if args.image_size else shape
+    described = (f'1x{image[0]}x{image[1]}x3 uint8 image input, pre-processing' if args.preprocess else
+                 f'{"N" if args.dynamic_batch else 1}x3x{shape[0]}x{shape[1]} input')
+    print(f'Wrote {output_file} ({described}{", post-processing" if args.postprocess else ""} in the graph)'
+          if args.preprocess or args.postprocess else f'Wrote {output_file} ({described})')
     if args.verify:
         if args.shape and tuple(args.shape) != fixed_input_size(cfg):
             raise SystemExit('--verify runs the config\'s pre-processing; it needs the config\'s input size')
