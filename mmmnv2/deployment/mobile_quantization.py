@@ -118,7 +118,7 @@ def quantize_mobile(config, checkpoint: str, fmt: str, out_file: str, inputs: Se
     """Write the int8 ``fmt`` file ``out_file`` of the config's model with the checkpoint's weights, calibrated on
     ``inputs`` (the network's float inputs) with ``float_modules`` kept float; returns ``out_file``."""
     pt2e = import_mobile_dependency('torchao.quantization.pt2e.quantize_pt2e')
-    _, network, metadata = exportable_network(config, checkpoint)
+    _, network, metadata, _ = exportable_network(config, checkpoint)
     example = (torch.from_numpy(inputs[0]),)
     quantizer = format_quantizer(fmt)
     with torch.no_grad():
@@ -152,7 +152,7 @@ def mobile_quantizer(config, checkpoint: str, out_file: str) -> Callable[..., st
 
 def sensitive_mobile_modules(config, checkpoint: str, input_size: Sequence[int]) -> Dict[str, str]:
     """The network's first and last convolutions (``sensitive_modules``): module path -> the operator."""
-    _, network, _ = exportable_network(config, checkpoint)
+    _, network, _, _ = exportable_network(config, checkpoint)
     with torch.no_grad():
         program = torch.export.export(network, (torch.zeros(1, 3, *input_size),), strict=False)
     nodes = {node.name: node for node in program.graph.nodes}
