@@ -24,7 +24,7 @@ import platform
 import statistics
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -146,17 +146,29 @@ def time_calls(fn: Callable[[], object], warmup: int, repeats: int, max_seconds:
     """Milliseconds of each of ``repeats`` calls of ``fn`` after ``warmup`` untimed calls; with ``max_seconds``, no
     further warm-up calls once they took that long (one at least) and no further timed calls once the timed ones took
     that long and at least ``min_repeats`` were made."""
+    return time_alternately((fn,), warmup, repeats, max_seconds, min_repeats)[0]
+
+
+def time_alternately(fns: Sequence[Callable[[], object]], warmup: int, repeats: int,
+                     max_seconds: Optional[float] = None, min_repeats: int = 1) -> List[List[float]]:
+    """``time_calls`` of each of ``fns``, their calls interleaved: one call of each per round, in reverse order every
+    other round, so a change in the machine's load (other processes) reaches them alike and their ratio holds.
+    ``max_seconds`` is per function."""
+    budget = None if max_seconds is None else max_seconds * len(fns)
     start = time.perf_counter()
     for _ in range(warmup):
-        fn()
-        if max_seconds is not None and time.perf_counter() - start >= max_seconds:
+        for fn in fns:
+            fn()
+        if budget is not None and time.perf_counter() - start >= budget:
             break
-    times: List[float] = []
-    while len(times) < repeats:
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-        if max_seconds is not None and len(times) >= min_repeats and sum(times) >= max_seconds * 1e3:
+    times: List[List[float]] = [[] for _ in fns]
+    while len(times[0]) < repeats:
+        order = range(len(fns)) if len(times[0]) % 2 == 0 else reversed(range(len(fns)))
+        for i in order:
+            start = time.perf_counter()
+            fns[i]()
+            times[i].append((time.perf_counter() - start) * 1e3)
+        if budget is not None and len(times[0]) >= min_repeats and sum(map(sum, times)) >= budget * 1e3:
             break
     return times
 

@@ -7,12 +7,17 @@ One process, one machine, batch 1, the same threads for every runtime (what is m
   and Google's float Mobile DeepLabv3 (depth multiplier 0.5, output stride 8, 257x257) converted into our model from
   its TFLite file. All but Google's model have random weights (speed does not depend on them, except through the
   boxes reaching NMS: detection runs at ``score_thr`` 0, the worst case);
-- runtimes: PyTorch eager (as shipped, ``torch.no_grad``), ONNX Runtime and OpenVINO, each in fp32 and int8 (static
-  quantization of the exported graph, calibrated on real photos where they are given, random images otherwise);
+- runtimes: PyTorch eager (as shipped, ``torch.no_grad``), ONNX Runtime and OpenVINO on the ONNX file, LiteRT on a
+  ``.tflite`` and ExecuTorch (XNNPACK) on a ``.pte`` file, each in fp32 and int8 (static quantization: the ONNX
+  quantizers on the exported graph, the formats' own PT2E quantizers for ``.tflite`` and ``.pte``, calibrated on the
+  same inputs: real photos where they are given, random images otherwise);
 - figures: network latency (the graph alone on a float input) and end-to-end latency (a decoded uint8 image ->
-  test pipeline -> data preprocessor -> network -> post-processing, as ``mmmnv2.analysis.benchmark`` measures);
+  test pipeline -> data preprocessor -> network -> post-processing, as ``mmmnv2.analysis.benchmark`` measures; the
+  ONNX files end with the post-processing as operators, the ``.tflite`` and ``.pte`` files hold the network only and
+  their runners post-process in the host's code);
 - LiteRT (``ai-edge-litert``) running Google's own ``.tflite`` file against the same model converted into ours, on the
-  same 257x257 input, and the pixel agreement of our int8 label maps with LiteRT's float output on real photos
+  same 257x257 input (and against our ``.tflite`` of it, the two called in turn in one timing loop), and the pixel
+  agreement of our int8 label maps with LiteRT's float output on real photos
   (``litert_reference``);
 - the machine's floor (``machine_floor``).
 
@@ -32,7 +37,8 @@ import torch
 from mmengine.model import BaseModel
 
 from ..converters import convert_tf_file
-from ..deployment import add_postprocess, export_onnx, init_exported_model
+from ..deployment import MOBILE_FORMATS, add_postprocess, export_mobile, export_onnx, init_exported_model
+from ..deployment.mobile_quantization import quantize_mobile
 from ..deployment.quantization import QUANTIZERS
 from ..utils import load_checkpoint_file, load_checkpoint_into
 from .benchmark import (
@@ -43,6 +49,7 @@ from .benchmark import (
     load_config,
     machine_info,
     quiet_logger,
+    time_alternately,
     time_calls,
 )
 from .complexity import forward_macs
@@ -53,6 +60,7 @@ from .machine_floor import floor_ms, measure_peak
 GOOGLE_FILE = 'tflite/deeplabv3_257_mv_gpu.tflite'  # under the data root
 CORAL_PHOTOS = ('bird_segmentation.bmp', 'bird.bmp', 'cat.bmp', 'grace_hopper.bmp')  # under images/
 COCO_PHOTOS = 'coco_mini_val2017/val2017'
+ONNX_POSTPROCESSING = 'in the ONNX graph'  # where the ONNX runtimes' end-to-end figure post-processes
 PACKAGE_CONFIGS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), '.mim')
 
 
@@ -127,8 +135,9 @@ def runtime_model(subject: Subject, model_file: str, backend: str, threads: int)
 
 
 class ModelFiles:
-    """One model's exported files, each made once when a runtime first needs it: the fp32 ONNX network, its int8
-    versions (calibrated once), each with the post-processing appended for the end-to-end figure."""
+    """One model's exported files, each made once when a runtime first needs it: the fp32 ONNX network and its int8
+    versions (calibrated once), each with the post-processing appended for the end-to-end figure; the fp32 and int8
+    ``.tflite`` and ``.pte`` networks (``export_mobile``, ``quantize_mobile``), which hold the network only."""
 
     def __init__(self, subject: Subject, checkpoint: Optional[str], run: SuiteRun, entry: Dict) -> None:
         self.subject, self.checkpoint, self.run, self.entry = subject, checkpoint, run, entry
@@ -137,32 +146,53 @@ class ModelFiles:
 
     def network(self, runtime: str) -> str:
         """The network file the runtime runs (fp32 or int8)."""
-        if self.onnx_file is None:
-            self.onnx_file = osp.join(self.run.settings.out_dir, f'{self.subject.name}.onnx')
-            with quiet_logger():
-                export_onnx(self.subject.cfg, self.checkpoint, self.onnx_file)
-            self.entry['onnx_file'] = self.onnx_file
-        if RUNTIMES[runtime].precision == 'fp32':
-            return self.onnx_file
+        fmt, precision = RUNTIMES[runtime].file_format, RUNTIMES[runtime].precision
+        if fmt in MOBILE_FORMATS:
+            return self._mobile_network(fmt, precision)
+        if precision == 'fp32':
+            return self._onnx()
         backend = RUNTIMES[runtime].backend
         out_file = osp.join(self.run.settings.out_dir, f'{self.subject.name}_int8_{backend}.onnx')
         # The quantizers of mmmnv2.deployment.quantization (onnxruntime's static QDQ, NNCF for OpenVINO) without its
         # accuracy guard, which needs the config's data set (Google's model is checked against LiteRT instead).
         with quiet_logger():
-            return QUANTIZERS[backend](self.onnx_file, out_file, self._calibration())
+            return QUANTIZERS[backend](self._onnx(), out_file, self._calibration())
+
+    def _onnx(self) -> str:
+        if self.onnx_file is None:
+            self.onnx_file = osp.join(self.run.settings.out_dir, f'{self.subject.name}.onnx')
+            with quiet_logger():
+                export_onnx(self.subject.cfg, self.checkpoint, self.onnx_file)
+            self.entry['onnx_file'] = self.onnx_file
+        return self.onnx_file
+
+    def _mobile_network(self, fmt: str, precision: str) -> str:
+        """The ``.tflite`` / ``.pte`` network: fp32 by ``export_mobile``; int8 by the format's own PT2E quantizer
+        (``mobile_quantization``) on the ONNX runtimes' calibration inputs, likewise without the accuracy guard."""
+        suffix = '' if precision == 'fp32' else '_int8'
+        out_file = osp.join(self.run.settings.out_dir, f'{self.subject.name}{suffix}{MOBILE_FORMATS[fmt]}')
+        with quiet_logger():
+            if precision == 'fp32':
+                return export_mobile(self.subject.cfg, self.checkpoint, out_file, fmt)
+            return quantize_mobile(self.subject.cfg, self.checkpoint, fmt, out_file, self._calibration())
 
     def _calibration(self) -> List[np.ndarray]:
         if not self.calibration:
             settings = self.run.settings
-            reference = runtime_model(self.subject, self.onnx_file, 'onnxruntime', settings.threads)
+            reference = runtime_model(self.subject, self._onnx(), 'onnxruntime', settings.threads)
             count = (settings.calibration_photos if self.checkpoint else
                      min(settings.calibration_photos, settings.speed_calibration_photos))
             self.calibration = preprocessed_inputs(reference, self.subject, self.run.calibration_photos, max(count, 1))
             self.entry['calibration_images'] = len(self.calibration)
         return self.calibration
 
-    def postprocessed(self, network_file: str) -> str:
-        """``network_file`` with the config's post-processing appended as ONNX operators, written beside it."""
+    def end_to_end(self, runtime: str, network_file: str) -> str:
+        """The file of the end-to-end figure: an ONNX network with the config's post-processing appended as ONNX
+        operators, written beside it; a ``.tflite`` / ``.pte`` network as it is (its runner post-processes in the
+        host's code)."""
+        if RUNTIMES[runtime].file_format != 'onnx':
+            return network_file
+        self.entry['end_to_end_postprocessing'] = ONNX_POSTPROCESSING
         with quiet_logger():
             return add_postprocess(self.subject.cfg, network_file, osp.splitext(network_file)[0] + '_postprocess.onnx')
 
@@ -193,7 +223,7 @@ def count_detections(subject: Subject, model: BaseModel) -> Optional[int]:
 
 
 def measure_runtime(runtime: str, subject: Subject, files: ModelFiles, run: SuiteRun) -> Tuple[Dict, BaseModel]:
-    """(figures, the model as shipped end to end) of one runtime: the network alone, then end to end (runners:
+    """(figures, the model as shipped end to end) of one runtime: the network alone, then end to end (ONNX runners:
     with the post-processing in the graph)."""
     backend = RUNTIMES[runtime].backend
     if backend is None:
@@ -201,8 +231,9 @@ def measure_runtime(runtime: str, subject: Subject, files: ModelFiles, run: Suit
     else:
         network_file = files.network(runtime)
         model = runtime_model(subject, network_file, backend, run.settings.threads)
-        end_to_end_model = runtime_model(subject, files.postprocessed(network_file), backend, run.settings.threads)
-        files.entry['end_to_end_postprocessing'] = 'in the ONNX graph'
+        end_to_end_file = files.end_to_end(runtime, network_file)
+        end_to_end_model = (model if end_to_end_file == network_file else
+                            runtime_model(subject, end_to_end_file, backend, run.settings.threads))
     network = time_calls(network_fn(model, subject), **run.timed)
     end_to_end = time_calls(no_grad(subject.end_to_end_call(end_to_end_model)), **run.timed)
     figures = dict(network=statistics.median(network), end_to_end=statistics.median(end_to_end),
@@ -247,9 +278,11 @@ def measure_model(key: str, run: SuiteRun, log: Callable[[str], None]) -> Dict:
             entry['unavailable'][runtime] = str(error)
             log(f'  {column}: unavailable ({error})')
             continue
-        except Exception as error:  # one failing runtime should not lose the whole run's figures
-            entry['unavailable'][runtime] = f'failed: {type(error).__name__}: {error}'
-            log(f'  {column}: failed ({type(error).__name__}: {error})')
+        except Exception as error:  # one failing runtime (a peer a converter refuses) should not lose the run
+            # the first line: converters raise errors of many lines (their whole graph)
+            reason = f'{type(error).__name__}: ' + (str(error).strip().splitlines() or [''])[0]
+            entry['unavailable'][runtime] = f'failed: {reason}'
+            log(f'  {column}: failed ({reason})')
             continue
         figures = entry['figures'][runtime]
         log(f'  {column}: network {figures["network"]:.2f} ms, end-to-end {figures["end_to_end"]:.2f} ms')
@@ -266,10 +299,23 @@ def litert_comparison(google_file: str, models: Dict[str, BaseModel], pipeline: 
     except ImportError as error:
         log(f'  LiteRT: unavailable ({error})')
         return dict(file=google_file, unavailable=str(error))
-    inputs = (np.random.RandomState(0).rand(1, *litert.input_size, 3) * 2 - 1).astype(np.float32)
-    network = time_calls(lambda: litert.invoke(inputs), **run.timed)
-    result = dict(file=google_file, network=statistics.median(network), network_samples=network, agreement={})
-    log(f'  LiteRT: network {result["network"]:.2f} ms')
+    inputs = litert.random_input()
+    ours = models.get('litert')  # the runner of our .tflite, where that runtime was measured
+    if ours is None:
+        network = time_calls(lambda: litert.invoke(inputs), **run.timed)
+        result = dict(file=google_file, network=statistics.median(network), network_samples=network, agreement={})
+    else:
+        # Our .tflite and Google's file in the same interpreter, called in turn, so that their ratio (a target)
+        # does not depend on what other processes do meanwhile.
+        our_file = LiteRTModel(ours.model_file, run.settings.threads)
+        our_inputs = our_file.random_input()
+        network, our_network = time_alternately([lambda: litert.invoke(inputs), lambda: our_file.invoke(our_inputs)],
+                                                **run.timed)
+        result = dict(file=google_file, network=statistics.median(network), network_samples=network, agreement={},
+                      ours_file=ours.model_file, ours_network=statistics.median(our_network),
+                      ours_network_samples=our_network)
+        log(f'  LiteRT, our .tflite timed in turn with Google\'s file: network {result["ours_network"]:.2f} ms')
+    log(f'  LiteRT, Google\'s file: network {result["network"]:.2f} ms')
     for runtime, model in models.items():
         if RUNTIMES[runtime].backend is None:  # PyTorch: its float parity with LiteRT is tested, and it is slowest
             continue

@@ -24,14 +24,19 @@ class Runtime:
     column: str  # its column in the tables
     precision: str  # 'fp32' or 'int8'
     backend: Optional[str]  # the runner's backend (``init_exported_model``); None: the PyTorch model
+    file_format: str = 'onnx'  # the file it runs: 'onnx' (``export_onnx``) or a ``MOBILE_FORMATS`` key
 
 
 RUNTIMES = {
     'pytorch': Runtime('PyTorch eager', 'fp32', None),
     'onnxruntime': Runtime('ONNX Runtime', 'fp32', 'onnxruntime'),
     'openvino': Runtime('OpenVINO', 'fp32', 'openvino'),
+    'litert': Runtime('LiteRT', 'fp32', 'litert', 'tflite'),
+    'executorch': Runtime('ExecuTorch', 'fp32', 'executorch', 'executorch'),
     'onnxruntime_int8': Runtime('ONNX Runtime int8', 'int8', 'onnxruntime'),
     'openvino_int8': Runtime('OpenVINO int8', 'int8', 'openvino'),
+    'litert_int8': Runtime('LiteRT int8', 'int8', 'litert', 'tflite'),
+    'executorch_int8': Runtime('ExecuTorch int8', 'int8', 'executorch', 'executorch'),
 }
 FIGURES = {'network': 'network', 'end_to_end': 'end-to-end'}
 
@@ -47,6 +52,7 @@ class Target:
     precision: str = 'fp32'  # of the runtimes taken (the best of them)
     reference: str = ''  # the runtime compared with, for kind 'best_over_runtime'
     at_least: bool = False
+    runtime: str = ''  # the runtime taken; '' the fastest of ``precision``
 
 
 TARGETS = (
@@ -61,6 +67,12 @@ TARGETS = (
            GOOGLE_MODEL, 0.85),
     Target('Google DM0.5 converted, network: our best int8 / LiteRT on Google\'s file', 'best_over_litert',
            GOOGLE_MODEL, 0.4, 'int8'),
+    Target('Google DM0.5 converted, network: our .tflite / Google\'s file, both in LiteRT', 'tflite_over_litert',
+           GOOGLE_MODEL, 1.05),
+    Target('SSDLite network: LiteRT int8 / LiteRT fp32', 'best_over_runtime', 'ssdlite', 0.5, 'int8',
+           reference='litert', runtime='litert_int8'),
+    Target('SSDLite network: ExecuTorch fp32 / ONNX Runtime fp32', 'best_over_runtime', 'ssdlite', 1.0,
+           reference='onnxruntime', runtime='executorch'),
     Target('Google DM0.5 int8 (best int8 runtime) label maps = LiteRT float argmax, pixels', 'agreement_with_litert',
            GOOGLE_MODEL, 0.97, 'int8', at_least=True),
     Target('SSDLite fp32 network / machine floor', 'network_over_floor', 'ssdlite', 1.5),
@@ -78,13 +90,22 @@ def best(entry: Dict, precision: str, figure: str = 'network') -> Optional[Tuple
     return min(candidates, key=lambda item: item[1]) if candidates else None
 
 
+def taken(entry: Dict, target: Target) -> Optional[Tuple[str, float]]:
+    """(runtime, network ms) the target takes: its ``runtime``, else the fastest of its ``precision``; None when not
+    measured."""
+    if not target.runtime:
+        return best(entry, target.precision)
+    figures = entry.get('figures', {}).get(target.runtime)
+    return (target.runtime, figures['network']) if figures else None
+
+
 def _ms(runtime_and_ms: Optional[Tuple[str, float]]) -> str:
     return f'{RUNTIMES[runtime_and_ms[0]].column} {runtime_and_ms[1]:.2f} ms' if runtime_and_ms else 'not measured'
 
 
 def _best_over_runtime(target: Target, results: Dict) -> Figure:
     entry = results['models'].get(target.model, {})
-    found = best(entry, target.precision)
+    found = taken(entry, target)
     reference = entry.get('figures', {}).get(target.reference, {}).get('network')
     runtime = RUNTIMES[target.reference]
     reference_text = (f'{runtime.column} {runtime.precision} {reference:.2f} ms' if reference else
@@ -106,10 +127,19 @@ def _end_to_end_over_network(target: Target, results: Dict) -> Figure:
 
 
 def _best_over_litert(target: Target, results: Dict) -> Figure:
-    found = best(results['models'].get(target.model, {}), target.precision)
+    found = taken(results['models'].get(target.model, {}), target)
     reference = (results.get('litert') or {}).get('network')
-    litert_text = f'LiteRT {reference:.2f} ms' if reference else 'LiteRT not measured'
+    litert_text = f'LiteRT on Google\'s file {reference:.2f} ms' if reference else 'LiteRT not measured'
     return (found[1] / reference if found and reference else None), f'{_ms(found)} / {litert_text}'
+
+
+def _tflite_over_litert(target: Target, results: Dict) -> Figure:
+    litert = results.get('litert') or {}
+    ours, google = litert.get('ours_network'), litert.get('network')
+    if not ours or not google:
+        return None, 'not measured'
+    return ours / google, (f'our .tflite {ours:.2f} ms / Google\'s file {google:.2f} ms, one interpreter, the two '
+                           'called in turn')
 
 
 def _agreement_with_litert(target: Target, results: Dict) -> Figure:
@@ -136,6 +166,7 @@ TARGET_FIGURES: Dict[str, Tuple[str, Callable[[Target, Dict], Figure]]] = {
     'best_over_runtime': ('ratio', _best_over_runtime),
     'end_to_end_over_network': ('ratio', _end_to_end_over_network),
     'best_over_litert': ('ratio', _best_over_litert),
+    'tflite_over_litert': ('ratio', _tflite_over_litert),
     'agreement_with_litert': ('fraction', _agreement_with_litert),
     'network_over_floor': ('ratio', _network_over_floor),
 }

@@ -31,8 +31,13 @@ class LiteRTModel:
         self.output = self.interpreter.get_output_details()[0]
         self.input_size = tuple(int(s) for s in self.input['shape'][1:3])
 
+    def random_input(self) -> np.ndarray:
+        """A float input in [-1, 1] of the file's input shape (for timing: NHWC for Google's files, NCHW for ours)."""
+        return (np.random.RandomState(0).rand(*self.input['shape']) * 2 - 1).astype(np.float32)
+
     def invoke(self, inputs: np.ndarray) -> np.ndarray:
-        """The logits for one float input (1, H, W, 3) already scaled to [-1, 1]."""
+        """The logits for one float input (1, H, W, 3) already scaled to [-1, 1] (or of the file's own input
+        shape)."""
         self.interpreter.set_tensor(self.input['index'], inputs)
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self.output['index'])[0]

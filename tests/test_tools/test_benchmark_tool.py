@@ -10,6 +10,7 @@ import json
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import matplotlib.image
@@ -20,8 +21,9 @@ from reference_data import require
 from torch.nn.modules.batchnorm import _BatchNorm
 from toy_runs import REPO
 
-from mmmnv2.analysis.benchmark import ROWS, BenchmarkSettings, build_model, load_config, run_benchmark
-from mmmnv2.analysis.deploy_suite import FIGURES, RUNTIMES
+from mmmnv2.analysis.benchmark import ROWS, BenchmarkSettings, build_model, load_config, run_benchmark, time_alternately
+from mmmnv2.analysis.deploy_suite import FIGURES, RUNTIMES, evaluate_targets
+from mmmnv2.deployment import MOBILE_FORMATS
 from mmmnv2.utils import HOSTS, drop_pretrained, optimize_for_inference
 
 
@@ -180,6 +182,11 @@ def test_deploy_suite_measures_every_runtime_and_writes_its_reports(tmp_path, sh
     assert set(entry['figures']) == set(RUNTIMES), entry['unavailable']
     assert entry['input_size'] == [257, 257]
     assert entry['end_to_end_postprocessing'] == 'in the ONNX graph'  # fp32 and int8 networks, add_postprocess
+    # the .tflite / .pte networks, fp32 and int8, each written once and run by its runtime (LiteRT, ExecuTorch)
+    for runtime in RUNTIMES.values():
+        if runtime.file_format in MOBILE_FORMATS:
+            suffix = '' if runtime.precision == 'fp32' else '_int8'
+            assert (out_dir / f'google_dm05{suffix}{MOBILE_FORMATS[runtime.file_format]}').is_file()
 
     # every figure the median of its samples, and printed as such
     cells = markdown_cells(markdown)
@@ -189,6 +196,10 @@ def test_deploy_suite_measures_every_runtime_and_writes_its_reports(tmp_path, sh
             assert cells[(entry['name'], label)][RUNTIMES[runtime].column] == format_figure(figures[figure])
     litert = results['litert']
     assert litert['network'] == statistics.median(litert['network_samples']) > 0
+    # our .tflite, timed in turn with Google's file: as many calls of each
+    assert litert['ours_file'] == str(out_dir / 'google_dm05.tflite')
+    assert litert['ours_network'] == statistics.median(litert['ours_network_samples']) > 0
+    assert len(litert['ours_network_samples']) == len(litert['network_samples'])
     assert cells[(entry['name'], 'network')]['LiteRT (Google\'s file)'] == format_figure(litert['network'])
 
     # the floor: FLOPs = 2 x the multiply-adds of the exported graph's convolutions, over the higher peak
@@ -219,6 +230,8 @@ def test_deploy_suite_measures_every_runtime_and_writes_its_reports(tmp_path, sh
         'Google DM0.5 converted, network: our best int8 / LiteRT on Google\'s file':
             (entry['figures'][int8_runtime]['network'] / litert['network'], 0.4),
         'Google DM0.5 fp32 network / machine floor': (fp32 / entry['floor_ms'], 1.5),
+        'Google DM0.5 converted, network: our .tflite / Google\'s file, both in LiteRT':
+            (litert['ours_network'] / litert['network'], 1.05),
     }
     for figure, (measured, limit) in expected.items():
         assert rows[figure]['measured'] == pytest.approx(measured, rel=1e-12)
@@ -227,7 +240,9 @@ def test_deploy_suite_measures_every_runtime_and_writes_its_reports(tmp_path, sh
     assert agreement['measured'] == pytest.approx(np.mean(list(litert['agreement'][int8_runtime]['per_photo']
                                                                .values())))
     assert agreement['met'] == (agreement['measured'] >= 0.97)
-    assert rows['SSDLite network: best fp32 runtime / ONNX Runtime fp32']['met'] is None  # not in this run
+    for row in results['targets']:
+        if row['figure'].startswith('SSDLite'):
+            assert row['met'] is None and row['measured'] is None  # not in this run
     table = [line for line in markdown.splitlines() if line.startswith('| ')]
     for row in results['targets']:
         line = next(line for line in table if line.startswith(f'| {row["figure"]} |'))
@@ -245,6 +260,49 @@ def test_deploy_suite_measures_every_runtime_and_writes_its_reports(tmp_path, sh
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.strip() == markdown.strip()
     assert readme.read_text() == f'# Title\n\nbefore\n{README_BEGIN}\n{markdown.strip()}\n{README_END}\nafter\n'
+
+
+def test_alternate_timing_calls_each_function_in_turn_and_times_each():
+    calls = []
+
+    def fast():
+        calls.append('fast')
+
+    def slow():
+        calls.append('slow')
+        time.sleep(0.005)
+
+    fast_ms, slow_ms = time_alternately([fast, slow], warmup=1, repeats=3)
+    # one warm-up round, then the rounds in turn, every other one reversed (neither always runs after the other)
+    assert calls == ['fast', 'slow', 'fast', 'slow', 'slow', 'fast', 'fast', 'slow']
+    assert len(fast_ms) == len(slow_ms) == 3 and min(slow_ms) >= 5 > min(fast_ms)  # each call timed on its own
+    # the time budget is per function: 2 rounds (min_repeats) take 10 ms, past 2 x 2 ms
+    fast_ms, slow_ms = time_alternately([fast, slow], warmup=0, repeats=10, max_seconds=0.002, min_repeats=2)
+    assert len(fast_ms) == len(slow_ms) == 2
+
+
+def test_targets_on_one_runtime_take_its_figure_not_the_fastest():
+    # SSDLite's figures (the deploy run above measures Google's model only): each runtime a different latency, the
+    # LiteRT and ExecuTorch ones slower than the fastest of their precision, so taking the fastest would show
+    figures = {runtime: dict(network=10.0 + i, end_to_end=20.0 + i) for i, runtime in enumerate(RUNTIMES)}
+    results = dict(models=dict(ssdlite=dict(figures=figures, flops=1e9, floor_ms=1.0)), litert=None,
+                   peak=dict(peak_gflops=1000.0))
+    rows = {row['figure']: row for row in evaluate_targets(results)}
+    expected = {
+        'SSDLite network: LiteRT int8 / LiteRT fp32': (figures['litert_int8']['network'] /
+                                                       figures['litert']['network'], 0.5),
+        'SSDLite network: ExecuTorch fp32 / ONNX Runtime fp32': (figures['executorch']['network'] /
+                                                                 figures['onnxruntime']['network'], 1.0),
+        'SSDLite network: best int8 runtime / ONNX Runtime fp32': (figures['onnxruntime_int8']['network'] /
+                                                                   figures['onnxruntime']['network'], 0.3),
+    }
+    for figure, (measured, limit) in expected.items():
+        assert rows[figure]['measured'] == pytest.approx(measured, rel=1e-12)
+        assert rows[figure]['met'] == (measured <= limit)
+    assert 'LiteRT int8 ' in rows['SSDLite network: LiteRT int8 / LiteRT fp32']['detail']
+    del figures['executorch']  # not measured (not installed, or the converter refused the model): no figure
+    row = next(row for row in evaluate_targets(results) if row['figure'].startswith('SSDLite network: ExecuTorch'))
+    assert row['measured'] is None and row['met'] is None
 
 
 class ConstantSegmentor:

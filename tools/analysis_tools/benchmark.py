@@ -21,16 +21,17 @@ what each figure covers). Prints a Markdown table: ours, the peer and ours/peer 
         [--agreement-photos N] [--gemm-size 1536] [--readme README.md]
     python tools/analysis_tools/benchmark.py --from-json docs/speed/deploy_benchmark.json [--readme README.md]
 
-The deploy suite (``mmmnv2/analysis/deploy_benchmark.py``; what it measures: ``deploy_suite.py``) measures, batch
-1, the same threads throughout: PyTorch eager, ONNX Runtime and OpenVINO in fp32 and int8, network-only and
-end-to-end, for our SSDLite and Mobile DeepLabv3, the hosts' peers and Google's float DM 0.5 Mobile DeepLabv3
-converted into ours; LiteRT on Google's own file (from ``--data-root``, by default ``../shared/data`` beside the
-checkout, with the real photos the int8 models are calibrated and their label maps checked on); the machine's floor
-(FLOPs over a GEMM / conv peak measured in the run). It writes ``deploy_benchmark.json``, ``.md`` (the README's
-table) and ``.png`` (a bar chart) into ``--out-dir`` and prints the Markdown; ``--from-json`` prints the Markdown of
-an earlier run again (and, with ``--out-dir``, writes its ``.md`` and ``.png`` there); ``--readme`` puts the Markdown
-into the README between its deploy benchmark markers. The reports are written by ``benchmark_reports.py``.
-Refusals print one line ``error: <file>: <reason>`` and exit with status 1 (``--debug``: the traceback).
+The deploy suite (``mmmnv2/analysis/deploy_benchmark.py``; what it measures: ``deploy_suite.py``) measures, batch 1, the
+same threads throughout: PyTorch eager, ONNX Runtime and OpenVINO (ONNX file), LiteRT (.tflite) and ExecuTorch (.pte),
+in fp32 and int8, network-only and end-to-end, for our SSDLite and Mobile DeepLabv3, the hosts' peers and Google's float
+DM 0.5 Mobile DeepLabv3 converted into ours; LiteRT on Google's own file (from ``--data-root``, by default
+``../shared/data`` beside the checkout, with the real photos the int8 models are calibrated and their label maps checked
+on); the machine's floor (FLOPs over a GEMM / conv peak measured in the run). It writes ``deploy_benchmark.json``,
+``.md`` (the README's table) and ``.png`` (a bar chart) into ``--out-dir`` and prints the Markdown; ``--from-json``
+prints the Markdown of an earlier run again (and, with ``--out-dir``, writes its ``.md`` and ``.png`` there);
+``--readme`` puts the Markdown into the README between its deploy benchmark markers. The reports are written by
+``benchmark_reports.py``. Refusals print one line ``error: <file>: <reason>`` and exit with status 1 (``--debug``: the
+traceback).
 """
 import argparse
 import json
