@@ -7,7 +7,7 @@ files, against the hosts' own pipeline, data preprocessors, heads and NMS, with 
 - ``LabelMap``'s matrices are the two bilinear resizings and the crop between them (``F.interpolate``);
 - ``DetectionResults`` (the NMS in rounds of .tflite / .pte files) keeps what mmcv's ``batched_nms`` keeps, at the
   worst NMS load (score_thr 0);
-- ONNX, .tflite and .pte files with both, run by the runners on toy images: the PyTorch model's detections and label
+- ONNX (ONNX Runtime, OpenVINO), .tflite and .pte files with both, run by the runners on toy images: the PyTorch model's detections and label
   maps; a file with the pre-processing only: the host's post-processing on its outputs.
 """
 import json
@@ -168,15 +168,16 @@ def runner_batch(runner, task: str, root: str) -> dict:
     return pseudo_collate([dataset[i] for i in range(4)])
 
 
-@pytest.mark.parametrize('fmt', list(EXTENSIONS))
+@pytest.mark.parametrize('fmt, backend', [('onnx', None), ('onnx', 'openvino'), ('tflite', None),
+                                          ('executorch', None)])
 @pytest.mark.parametrize('task', list(CONFIGS))
-def test_image_in_result_out_file_gives_the_pytorch_results(task, fmt, toy_checkpoints, toy_batches, image_files,
-                                                            tmp_path):
+def test_image_in_result_out_file_gives_the_pytorch_results(task, fmt, backend, toy_checkpoints, toy_batches,
+                                                            image_files, tmp_path):
     model, _ = toy_checkpoints[task]
     _, data = toy_batches[task]
     with torch.no_grad():
         expected = model.test_step(data)
-    runner = init_model(CONFIGS[task], image_files(task, fmt), device='cpu')
+    runner = init_model(CONFIGS[task], image_files(task, fmt), device='cpu', backend=backend)
     assert runner.session.input_shape == [1, *TOY_IMAGE, 3]
     assert json.loads(runner.metadata[META_PREPROCESS])['image_size'] == list(TOY_IMAGE)
     # the runner's pipeline only loads the images (they already have the file's size), the file does the rest
