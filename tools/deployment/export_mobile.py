@@ -32,7 +32,14 @@ from mmengine.config import Config
 
 from mmmnv2.deployment import MOBILE_FORMATS, compare_with_pytorch, export_mobile, quantize_model
 from mmmnv2.deployment.quantization import describe_report
-from mmmnv2.utils import add_debug_argument, fixed_input_size, one_line_errors
+from mmmnv2.utils import (
+    add_debug_argument,
+    add_export_arguments,
+    check_export_arguments,
+    describe_export_input,
+    export_input_size,
+    one_line_errors,
+)
 
 
 def parse_args() -> argparse.Namespace:
@@ -43,17 +50,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--format', required=True, choices=tuple(MOBILE_FORMATS),
                         help='tflite: LiteRT flatbuffer; executorch: ExecuTorch program for XNNPACK')
     parser.add_argument('--out', required=True, help='file to write (.tflite for tflite, .pte for executorch)')
-    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
-                        help='input height and width (default: the config\'s test size)')
-    parser.add_argument('--verify', action='store_true',
-                        help='compare the file\'s outputs with the PyTorch model\'s on a random input (fp32)')
-    parser.add_argument('--preprocess', action='store_true',
-                        help='start with the test pre-processing: a uint8 RGB image (1, H, W, 3) in')
-    parser.add_argument('--image-size', type=int, nargs=2, metavar=('H', 'W'),
-                        help='--preprocess: the image size the file takes (default: the input size)')
-    parser.add_argument('--postprocess', action='store_true',
-                        help='end with the post-processing: boxes / scores / labels, or the label map (segmentation: '
-                             'with --preprocess)')
+    add_export_arguments(parser, 'end with the post-processing: boxes / scores / labels, or the label map '
+                                 '(segmentation: with --preprocess)')
     parser.add_argument('--int8', action='store_true',
                         help='int8 through the format\'s PT2E quantizer, with the accuracy guard of quantize.py')
     parser.add_argument('--calib-images', type=int, default=100, help='--int8: train images to calibrate on')
@@ -62,13 +60,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--num-threads', type=int, help='--int8: runtime threads of the evaluations')
     add_debug_argument(parser)
     args = parser.parse_args()
+    check_export_arguments(parser, args)
     if args.int8 and (args.verify or args.shape or args.preprocess or args.postprocess):
         parser.error('--int8 exports the network at the config\'s size and checks the result on the val set; it '
                      'takes none of --verify, --shape, --preprocess, --postprocess')
-    if args.verify and (args.preprocess or args.postprocess):
-        parser.error('--verify compares the network outputs; export without --preprocess and --postprocess to verify')
-    if args.image_size and not args.preprocess:
-        parser.error('--image-size is the size of the image a --preprocess file takes; add --preprocess')
     return args
 
 
@@ -80,7 +75,7 @@ def main() -> None:
 
 def export(args: argparse.Namespace) -> None:
     cfg = Config.fromfile(args.config)
-    shape = tuple(args.shape) if args.shape else fixed_input_size(cfg)
+    shape = export_input_size(cfg, args)
     if not args.out.endswith(MOBILE_FORMATS[args.format]):
         raise ValueError(f'{args.out}: --format {args.format} writes {MOBILE_FORMATS[args.format]} files')
     if args.int8:
@@ -90,15 +85,9 @@ def export(args: argparse.Namespace) -> None:
         if not report['within_margin']:
             sys.exit(f'int8 loses {report["drop"]:.2f} points, more than --max-drop {args.max_drop:g}')
         return
-    if args.verify and args.shape and tuple(args.shape) != fixed_input_size(cfg):
-        raise ValueError(f'{args.config}: --verify runs the config\'s pre-processing; it needs the config\'s input '
-                         f'size {fixed_input_size(cfg)}, got --shape {args.shape}')
     export_mobile(cfg, args.checkpoint, args.out, args.format, input_size=shape, preprocess=args.preprocess,
                   postprocess=args.postprocess, image_size=tuple(args.image_size) if args.image_size else None)
-    image = tuple(args.image_size) if args.image_size else shape
-    described = (f'1x{image[0]}x{image[1]}x3 uint8 image input with the pre-processing' if args.preprocess else
-                 f'1x3x{shape[0]}x{shape[1]} input')
-    print(f'Wrote {args.out} ({described}{", post-processing" if args.postprocess else ""}, {args.format})')
+    print(f'Wrote {args.out} ({describe_export_input(args, shape)}, {args.format})')
     if args.verify:
         print(f'Largest output difference, {args.format} vs PyTorch (relative to the largest output): '
               f'{compare_with_pytorch(cfg, args.checkpoint, args.out):.2e}')
