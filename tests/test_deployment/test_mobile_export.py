@@ -8,7 +8,9 @@ extra (tools/setup_env.sh installs it).
 import json
 import os.path as osp
 import sys
+from typing import Dict, List
 
+import numpy as np
 import pytest
 import torch
 from deploy_helpers import assert_same_detections, float_convolutions, randomised_checkpoint, toy_batch
@@ -23,6 +25,7 @@ from mmmnv2.utils import config_dataset_meta, fixed_input_size
 TOLERANCE = 1e-4  # of the largest output; float32 with batch norm folded (measured ~1e-6)
 FORMATS = {'tflite': '.tflite', 'executorch': '.pte'}
 CONFIGS = {'det': DET_CONFIG, 'seg': SEG_CONFIG}
+TOY_IMAGE = (256, 256)  # the toy sets' images
 
 
 @pytest.fixture(scope='module')
@@ -193,3 +196,57 @@ def test_calibration_images_through_the_test_pipeline(tmp_path):
         image_inputs(SEG_CONFIG, [fits, too_large])
     with pytest.raises(ValueError, match='images must name at least one image file'):
         image_inputs(SEG_CONFIG, [])
+
+
+def decoded_images(data: dict) -> List[np.ndarray]:
+    """The batch's images as a decoder gives them to an app: uint8 (1, H, W, 3) RGB, at their own size."""
+    import mmcv
+    return [np.ascontiguousarray(mmcv.imread(sample.img_path)[None, ..., ::-1]) for sample in data['data_samples']]
+
+
+@pytest.mark.parametrize('fmt', list(FORMATS))
+def test_quantizers_leave_the_pre_and_post_processing_in_float(fmt):
+    """The image-in, result-out graph as the PT2E quantizers see it: the format's own quantizer annotates the box
+    decoding's arithmetic (the hazard), ``float_modules_quantizer`` with ``PIPELINE_MODULES`` annotates only the
+    network's operators."""
+    from mmmnv2.deployment.export import exportable_network
+    from mmmnv2.deployment.mobile_quantization import (
+        ANNOTATION_KEY,
+        PIPELINE_MODULES,
+        float_modules_quantizer,
+        format_quantizer,
+        in_modules,
+    )
+    _, network, _, example = exportable_network(DET_CONFIG, None, True, TOY_IMAGE, True)
+
+    def annotated(quantizer) -> Dict[str, int]:
+        """'pipeline' / 'network' -> the operators the quantizer annotated there."""
+        with torch.no_grad():
+            graph = torch.export.export(network, (example,), strict=False).module()
+        graph = quantizer.annotate(quantizer.transform_for_annotation(graph))
+        nodes = [node for node in graph.graph.nodes if node.op == 'call_function' and ANNOTATION_KEY in node.meta]
+        return {'pipeline': sum(in_modules(node, PIPELINE_MODULES) for node in nodes),
+                'network': sum(not in_modules(node, PIPELINE_MODULES) for node in nodes)}
+    alone = annotated(format_quantizer(fmt))
+    assert alone['pipeline'] > 0  # measured: 7 multiplications (tflite); 22 operators (executorch)
+    kept = annotated(float_modules_quantizer(format_quantizer(fmt), PIPELINE_MODULES))
+    assert kept == dict(pipeline=0, network=alone['network'])
+
+
+def test_int8_image_in_result_out_file_gives_the_pytorch_detections(toy_checkpoints, tmp_path):
+    """``quantize_mobile`` with ``preprocess`` / ``postprocess``: a .tflite that takes the decoded uint8 image and
+    returns the detections, calibrated on those images; run by the runner on toy images, its detections are the
+    PyTorch model's within int8 noise (the box decoding and NMS in float; in int8 they are off by pixels)."""
+    from mmmnv2.deployment.mobile_quantization import quantize_mobile
+    model, checkpoint = toy_checkpoints['det']
+    data = toy_batch(DET_CONFIG, str(tmp_path / 'data'), 'det')
+    out = quantize_mobile(DET_CONFIG, checkpoint, 'tflite', str(tmp_path / 'det_int8.tflite'), decoded_images(data),
+                          preprocess=True, image_size=TOY_IMAGE, postprocess=True)
+    runner = init_model(DET_CONFIG, out)
+    assert runner.session.input_shape == [1, *TOY_IMAGE, 3] and runner.postprocess['task'] == 'detection'
+    with torch.no_grad():
+        expected = model.test_step(data)
+    actual = runner.test_step(toy_batch(runner.cfg, str(tmp_path / 'data'), 'det'))
+    for e, a in zip(expected, actual, strict=True):
+        print('int8 image in, result out: best scores', e.pred_instances.scores[:3], a.pred_instances.scores[:3])
+    assert_same_detections(expected, actual)
