@@ -22,7 +22,11 @@ converged) or, with ``--preprocess``, the uint8 label map of the image (``mmmnv2
 ``tools/deployment/quantize.py``: fp32 (written as ``<FILE stem>_fp32.<ext>``) and int8 evaluated on the val set in
 the format's runtime; where int8 loses more than ``--max-drop`` points, the first convolution and the predictors are
 kept in float; the report goes beside FILE as ``.json``, and the exit status is 1 if int8 still loses more than the
-margin. Needs ``pip install "mmmnv2[mobile]"``. Refusals print one line ``error: <file>: <reason>`` and exit with
+margin. With ``--preprocess`` / ``--postprocess`` the int8 file is image in, result out: only the network between
+them is quantized (the resizing, normalisation, decoding, NMS and argmax stay as in the fp32 file), calibrated on
+the train images resized to ``--image-size``, and scored on val images resized to it (LiteRT with
+``--postprocess``: the output convolutions stay float too, as its converter would requantize every level's output
+to one scale). Needs ``pip install "mmmnv2[mobile]"``. Refusals print one line ``error: <file>: <reason>`` and exit with
 status 1 (``--debug``: the traceback).
 """
 import argparse
@@ -61,9 +65,9 @@ def parse_args() -> argparse.Namespace:
     add_debug_argument(parser)
     args = parser.parse_args()
     check_export_arguments(parser, args)
-    if args.int8 and (args.verify or args.shape or args.preprocess or args.postprocess):
-        parser.error('--int8 exports the network at the config\'s size and checks the result on the val set; it '
-                     'takes none of --verify, --shape, --preprocess, --postprocess')
+    if args.int8 and (args.verify or args.shape):
+        parser.error('--int8 exports at the config\'s size and checks the result on the val set; it takes neither '
+                     '--verify nor --shape')
     return args
 
 
@@ -80,7 +84,9 @@ def export(args: argparse.Namespace) -> None:
         raise ValueError(f'{args.out}: --format {args.format} writes {MOBILE_FORMATS[args.format]} files')
     if args.int8:
         report = quantize_model(cfg, args.checkpoint, args.out, calib_images=args.calib_images,
-                                max_drop=args.max_drop, num_threads=args.num_threads)
+                                max_drop=args.max_drop, num_threads=args.num_threads, preprocess=args.preprocess,
+                                image_size=tuple(args.image_size) if args.image_size else None,
+                                postprocess=args.postprocess)
         print(describe_report(report))
         if not report['within_margin']:
             sys.exit(f'int8 loses {report["drop"]:.2f} points, more than --max-drop {args.max_drop:g}')
