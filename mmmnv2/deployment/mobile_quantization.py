@@ -10,7 +10,9 @@ dequantize pairs), annotated by each format's own quantizer:
 
 Layers kept in float (the accuracy guard's fallback, ``quantization.quantize_model``) are given by module path; the
 annotations the quantizer put on their nodes are removed (neither quantizer takes a "no quantization" module setting),
-so they run in float between dequantize and quantize. The calibration inputs and the guard are those of the ONNX path
+so they run in float between dequantize and quantize. Files image in and result out (``preprocess``,
+``postprocess``) are quantized the same way with their pre- and post-processing modules (``PIPELINE_MODULES``) left
+float too, calibrated on the uint8 images they take. The calibration inputs and the guard are those of the ONNX path
 (``quantization.calibration_inputs``, ``quantization.quantize_model``); ``quantize_mobile_on_images`` calibrates on
 given image files instead of the config's train set (photos of where the model will run, when the train set is not at
 hand).
