@@ -34,7 +34,8 @@ from .runner import network_inputs
 
 ANNOTATION_KEY = 'quantization_annotation'  # where PT2E quantizers put a node's annotation (node.meta)
 # The modules of ``export.Network`` around the network (pre- and post-processing), never quantized: the quantizers
-# would annotate the box decoding's multiplications and additions, whose int8 boxes would be off by pixels.
+# would annotate the box decoding's multiplications and additions (measured on a random toy SSDLite .pte: its best
+# boxes 40-46 px from PyTorch's with the decoding in int8, 0.2 px with it in float).
 PIPELINE_MODULES = ('image_input', 'results')
 
 
