@@ -14,7 +14,9 @@ One process, one machine, batch 1, the same threads for every runtime (what is m
 - figures: network latency (the graph alone on a float input) and end-to-end latency (a decoded uint8 image ->
   test pipeline -> data preprocessor -> network -> post-processing, as ``mmmnv2.analysis.benchmark`` measures; the
   ONNX files end with the post-processing as operators, the ``.tflite`` and ``.pte`` files hold the network only and
-  their runners post-process in the host's code);
+  their runners post-process in the host's code), and for the fp32 files, image in, result out: the decoded uint8
+  RGB image straight into a file exported with the pre- and post-processing in it (``--preprocess
+  --postprocess``), its boxes / scores / labels or label map out, no Python around it (what an app calls);
 - LiteRT (``ai-edge-litert``) running Google's own ``.tflite`` file against the same model converted into ours, on the
   same 257x257 input (and against our ``.tflite`` of it, the two called in turn in one timing loop), and the pixel
   agreement of our int8 label maps with LiteRT's float output on real photos
@@ -186,6 +188,20 @@ class ModelFiles:
             self.entry['calibration_images'] = len(self.calibration)
         return self.calibration
 
+    def image_in(self, runtime: str) -> str:
+        """The fp32 file taking the decoded image of the end-to-end figure and returning the results (``preprocess``
+        and ``postprocess`` exports): one ONNX file for the ONNX runtimes, a ``.tflite`` / ``.pte`` file otherwise."""
+        fmt = RUNTIMES[runtime].file_format
+        extension = MOBILE_FORMATS.get(fmt, '.onnx')
+        out_file = osp.join(self.run.settings.out_dir, f'{self.subject.name}_image_in{extension}')
+        if osp.isfile(out_file):  # written for the other ONNX runtime
+            return out_file
+        options = dict(preprocess=True, postprocess=True, image_size=self.subject.image_size)
+        with quiet_logger():
+            if fmt in MOBILE_FORMATS:
+                return export_mobile(self.subject.cfg, self.checkpoint, out_file, fmt, **options)
+            return export_onnx(self.subject.cfg, self.checkpoint, out_file, **options)
+
     def end_to_end(self, runtime: str, network_file: str) -> str:
         """The file of the end-to-end figure: an ONNX network with the config's post-processing appended as ONNX
         operators, written beside it; a ``.tflite`` / ``.pte`` network as it is (its runner post-processes in the
@@ -241,7 +257,26 @@ def measure_runtime(runtime: str, subject: Subject, files: ModelFiles, run: Suit
     detections = count_detections(subject, end_to_end_model)
     if detections is not None:
         figures['detections'] = detections
+    if backend is not None and RUNTIMES[runtime].precision == 'fp32':
+        try:
+            figures.update(image_in_figures(runtime, subject, files, run))
+        except Exception as error:  # the network's figures stand without it
+            files.entry.setdefault('image_in_unavailable', {})[runtime] = first_line(error)
     return figures, end_to_end_model
+
+
+def image_in_figures(runtime: str, subject: Subject, files: ModelFiles, run: SuiteRun) -> Dict:
+    """The image-in, result-out figure: the end-to-end figure's decoded image (as RGB) into the file with the pre-
+    and post-processing (``ModelFiles.image_in``), in the runtime's session, with no Python around it."""
+    model = runtime_model(subject, files.image_in(runtime), RUNTIMES[runtime].backend, run.settings.threads)
+    image = np.ascontiguousarray(subject.image[None])  # (1, H, W, 3) uint8, the file's image size
+    times = time_calls(lambda: model.session.run(image), **run.timed)
+    return dict(image_in=statistics.median(times), image_in_samples=times, image_in_file=model.model_file)
+
+
+def first_line(error: Exception) -> str:
+    """``Type: first line of the message`` (converters raise errors of many lines: their whole graph)."""
+    return f'{type(error).__name__}: ' + (str(error).strip().splitlines() or [''])[0]
 
 
 def google_checkpoint(cfg, tflite_file: str, out_dir: str) -> str:
@@ -279,13 +314,15 @@ def measure_model(key: str, run: SuiteRun, log: Callable[[str], None]) -> Dict:
             log(f'  {column}: unavailable ({error})')
             continue
         except Exception as error:  # one failing runtime (a peer a converter refuses) should not lose the run
-            # the first line: converters raise errors of many lines (their whole graph)
-            reason = f'{type(error).__name__}: ' + (str(error).strip().splitlines() or [''])[0]
+            reason = first_line(error)
             entry['unavailable'][runtime] = f'failed: {reason}'
             log(f'  {column}: failed ({reason})')
             continue
         figures = entry['figures'][runtime]
-        log(f'  {column}: network {figures["network"]:.2f} ms, end-to-end {figures["end_to_end"]:.2f} ms')
+        image_in = (f', image in, result out {figures["image_in"]:.2f} ms' if 'image_in' in figures else
+                    f', image in, result out failed ({entry["image_in_unavailable"][runtime]})'
+                    if runtime in entry.get('image_in_unavailable', {}) else '')
+        log(f'  {column}: network {figures["network"]:.2f} ms, end-to-end {figures["end_to_end"]:.2f} ms{image_in}')
     if key == GOOGLE_MODEL:
         run.results['litert'] = litert_comparison(run.google_file, shipped, subject.pipeline, run, log)
     return entry

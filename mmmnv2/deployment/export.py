@@ -113,7 +113,7 @@ def exportable_network(config: Union[str, Config], checkpoint: Optional[str], pr
 def result_module(model: nn.Module, input_size: Tuple[int, int], preprocess: Optional[Dict], candidates: int
                   ) -> Tuple[nn.Module, Dict]:
     """The PyTorch post-processing of ``image_graph`` for ``model`` and the settings the file records."""
-    from .postprocess_graph import crop_box, detection_settings, segmentation_settings
+    from .postprocess_graph import detection_settings, image_crop, segmentation_settings
     if hasattr(model, 'bbox_head'):
         head = model.bbox_head
         with torch.no_grad():
@@ -127,9 +127,10 @@ def result_module(model: nn.Module, input_size: Tuple[int, int], preprocess: Opt
         raise ValueError('a segmentor\'s post-processing in a .tflite or .pte file needs the pre-processing too '
                          '(preprocess=True): the label map\'s size is the image\'s, fixed in the file')
     settings = dict(segmentation_settings(model), task='segmentation')
-    height, width = preprocess['resized_shape']
-    crop = crop_box(dict(padding_size=[0, input_size[1] - width, 0, input_size[0] - height]), input_size)
-    return LabelMap(settings, input_size, crop, tuple(preprocess['image_size'])), settings
+    with torch.no_grad():
+        logits_size = tuple(model(torch.zeros(1, 3, *input_size), mode='tensor').shape[2:])
+    return LabelMap(settings, logits_size, input_size, image_crop(preprocess, input_size),
+                    tuple(preprocess['image_size'])), settings
 
 
 def export_onnx(config: Union[str, Config], checkpoint: Optional[str], out_file: str,

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from .graph_format import META_POSTPROCESS, import_deploy_dependency
+from .image_graph import label_map_matrices
 
 if TYPE_CHECKING:  # onnx is an optional dependency (the runners import this module for its settings only)
     import onnx
@@ -267,21 +268,28 @@ def append_segmentation_postprocess(model: 'onnx.ModelProto', settings: Dict, in
     place in the padded input and the input image's size."""
     graph = model.graph
     b = GraphBuilder(graph)
-    crop, output_size = SEG_CROP_NAME, SEG_OUTPUT_SIZE_NAME
-    if preprocess is not None:
-        height, width = preprocess['resized_shape']
-        crop, output_size = b.ints(0, 0, height, width), b.ints(*preprocess['image_size'])
     TensorProto, helper = b.onnx.TensorProto, b.onnx.helper  # noqa: N806 (onnx's names)
     logits = graph.output[0].name
-    mode = 'align_corners' if settings['align_corners'] else 'pytorch_half_pixel'  # F.interpolate's mapping
-    batch_channels = b.op('Slice', b.op('Shape', logits), b.ints(0), b.ints(2))
-    padded = b.op('Resize', logits, '', '', b.op('Concat', batch_channels, b.ints(*input_size), axis=0),
-                  mode='linear', coordinate_transformation_mode=mode)
-    cropped = b.op('Slice', padded, b.op('Slice', crop, b.ints(0), b.ints(2)),
-                   b.op('Slice', crop, b.ints(2), b.ints(4)), b.ints(2, 3))
-    resized = b.op('Resize', cropped, '', '', b.op('Concat', batch_channels, output_size, axis=0),
-                   mode='linear', coordinate_transformation_mode=mode)
-    labels = b.op('ArgMax', resized, axis=1, keepdims=1)
+    if preprocess is not None:  # static sizes: the resizings and the crop as one matrix product per axis
+        classes, height, width = static_dims(graph.output[0])[1:]
+        output_size = tuple(preprocess['image_size'])
+        rows, columns = label_map_matrices(settings['align_corners'], (height, width), input_size,
+                                           image_crop(preprocess, input_size), output_size)
+        x = b.op('Reshape', b.op('Transpose', logits, perm=[0, 2, 3, 1]), b.ints(height, width * classes))
+        x = b.op('Reshape', b.op('MatMul', b.const(rows.numpy(), hint='rows'), x), b.ints(-1, width, classes))
+        x = b.op('MatMul', b.const(columns.numpy(), hint='columns'), x)
+        labels = b.op('Reshape', b.op('ArgMax', x, axis=2, keepdims=0), b.ints(1, 1, *output_size))
+    else:
+        mode = 'align_corners' if settings['align_corners'] else 'pytorch_half_pixel'  # F.interpolate's mapping
+        crop, output_size = SEG_CROP_NAME, SEG_OUTPUT_SIZE_NAME
+        batch_channels = b.op('Slice', b.op('Shape', logits), b.ints(0), b.ints(2))
+        padded = b.op('Resize', logits, '', '', b.op('Concat', batch_channels, b.ints(*input_size), axis=0),
+                      mode='linear', coordinate_transformation_mode=mode)
+        cropped = b.op('Slice', padded, b.op('Slice', crop, b.ints(0), b.ints(2)),
+                       b.op('Slice', crop, b.ints(2), b.ints(4)), b.ints(2, 3))
+        resized = b.op('Resize', cropped, '', '', b.op('Concat', batch_channels, output_size, axis=0),
+                       mode='linear', coordinate_transformation_mode=mode)
+        labels = b.op('ArgMax', resized, axis=1, keepdims=1)
     del graph.output[:]
     b.op('Cast', labels, to=TensorProto.UINT8, out=SEG_LABELS_NAME)
     if preprocess is None:
@@ -289,6 +297,13 @@ def append_segmentation_postprocess(model: 'onnx.ModelProto', settings: Dict, in
                             helper.make_tensor_value_info(SEG_OUTPUT_SIZE_NAME, TensorProto.INT64, [2])])
     graph.output.append(helper.make_tensor_value_info(SEG_LABELS_NAME, TensorProto.UINT8,
                                                       ['batch', 1, 'height', 'width']))
+
+
+def image_crop(preprocess: Dict, input_size: Tuple[int, int]) -> List[int]:
+    """(top, left, bottom, right) of the resized image inside the padded input of a graph with its own
+    pre-processing (padded bottom and right)."""
+    height, width = preprocess['resized_shape']
+    return crop_box(dict(padding_size=[0, input_size[1] - width, 0, input_size[0] - height]), input_size)
 
 
 def crop_box(meta: dict, input_size: Tuple[int, int]) -> List[int]:

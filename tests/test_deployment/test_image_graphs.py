@@ -4,16 +4,18 @@ files, against the hosts' own pipeline, data preprocessors, heads and NMS, with 
 - ``ImageInput`` gives the network what the config's test pipeline (mmcv's OpenCV resize) and data preprocessor give
   it: equal where nothing is resized or only padded; within one grey level (OpenCV's 11-bit fixed point) where it
   resizes;
+- ``LabelMap``'s matrices are the two bilinear resizings and the crop between them (``F.interpolate``);
 - ``DetectionResults`` (the NMS in rounds of .tflite / .pte files) keeps what mmcv's ``batched_nms`` keeps, at the
   worst NMS load (score_thr 0);
-- ONNX, .tflite and .pte files with both, run by the runners on toy images: the PyTorch model's detections and label
-  maps; a file with the pre-processing only: the host's post-processing on its outputs.
+- ONNX (ONNX Runtime, OpenVINO), .tflite and .pte files with both, run by the runners on toy images: the PyTorch
+  model's detections and label maps; a file with the pre-processing only: the host's post-processing on its outputs.
 """
 import json
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from deploy_helpers import assert_same_detections, randomised_checkpoint, toy_batch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
@@ -23,7 +25,7 @@ from toy_runs import DET_CONFIG, REPO, SEG_CONFIG
 from mmmnv2.apis import init_model
 from mmmnv2.deployment import export_mobile, export_onnx, init_exported_model
 from mmmnv2.deployment.graph_format import META_PREPROCESS
-from mmmnv2.deployment.image_graph import ImageInput, preprocess_settings
+from mmmnv2.deployment.image_graph import ImageInput, LabelMap, label_map_matrices, preprocess_settings
 
 CONFIGS = {'det': DET_CONFIG, 'seg': SEG_CONFIG}
 VOC_CONFIG = f'{REPO}/configs/mobile_deeplabv3/mobile-deeplabv3_mobilenetv2-os16_4xb4-30k_voc12aug-512x512.py'
@@ -154,19 +156,19 @@ def image_files(toy_checkpoints, tmp_path_factory):
     return export
 
 
-@pytest.mark.parametrize('fmt', list(EXTENSIONS))
+@pytest.mark.parametrize('fmt, backend', [('onnx', None), ('onnx', 'openvino'), ('tflite', None),
+                                          ('executorch', None)])
 @pytest.mark.parametrize('task', list(CONFIGS))
-def test_image_in_result_out_file_gives_the_pytorch_results(task, fmt, toy_checkpoints, toy_batches, image_files,
-                                                            tmp_path):
+def test_image_in_result_out_file_gives_the_pytorch_results(task, fmt, backend, toy_checkpoints, toy_batches,
+                                                            image_files, tmp_path):
     model, _ = toy_checkpoints[task]
     _, data = toy_batches[task]
     with torch.no_grad():
         expected = model.test_step(data)
-    runner = init_model(CONFIGS[task], image_files(task, fmt), device='cpu')
+    runner = init_model(CONFIGS[task], image_files(task, fmt), device='cpu', backend=backend)
     assert runner.session.input_shape == [1, *TOY_IMAGE, 3]
     assert json.loads(runner.metadata[META_PREPROCESS])['image_size'] == list(TOY_IMAGE)
     # the runner's pipeline only loads the images (they already have the file's size), the file does the rest
-    # the toy images again, through the runner's pipeline (resizing to the file's image size)
     batch = toy_batch(runner.cfg, toy_batches[task][0], task)
     assert tuple(batch['inputs'][0].shape[1:]) == TOY_IMAGE
     actual = runner.test_step(batch)
@@ -206,3 +208,19 @@ def test_file_of_another_preprocessing_is_refused(image_files):
 def test_segmentor_postprocessing_in_mobile_files_needs_the_preprocessing(tmp_path):
     with pytest.raises(ValueError, match='needs the pre-processing too'):
         export_mobile(SEG_CONFIG, None, str(tmp_path / 'seg.tflite'), 'tflite', postprocess=True)
+
+
+@pytest.mark.parametrize('align_corners', [False, True])
+def test_label_map_matrices_are_the_two_resizings_and_the_crop(align_corners):
+    logits = torch.randn(1, 5, 9, 11, dtype=torch.float64)
+    input_size, crop, output_size = (40, 44), (0, 0, 30, 37), (61, 53)
+    padded = F.interpolate(logits, size=input_size, mode='bilinear', align_corners=align_corners)
+    expected = F.interpolate(padded[:, :, crop[0]:crop[2], crop[1]:crop[3]], size=output_size, mode='bilinear',
+                             align_corners=align_corners)
+    rows, columns = label_map_matrices(align_corners, (9, 11), input_size, crop, output_size)
+    assert rows.shape == (61, 9) and columns.shape == (53, 11)
+    actual = rows.double() @ logits[0] @ columns.double().T
+    assert torch.allclose(actual, expected[0], atol=1e-6)
+    labels = LabelMap(dict(align_corners=align_corners), (9, 11), input_size, crop, output_size)(logits.float())
+    assert labels.dtype == torch.uint8 and labels.shape == (1, 1, *output_size)
+    assert torch.equal(labels.long(), expected.argmax(1, keepdim=True))

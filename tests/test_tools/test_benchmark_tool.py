@@ -24,6 +24,8 @@ from toy_runs import REPO
 from mmmnv2.analysis.benchmark import ROWS, BenchmarkSettings, build_model, load_config, run_benchmark, time_alternately
 from mmmnv2.analysis.deploy_suite import FIGURES, RUNTIMES, evaluate_targets
 from mmmnv2.deployment import MOBILE_FORMATS
+from mmmnv2.deployment.graph_format import META_POSTPROCESS
+from mmmnv2.deployment.sessions import open_session, read_metadata
 from mmmnv2.utils import HOSTS, drop_pretrained, optimize_for_inference
 
 
@@ -188,12 +190,24 @@ def test_deploy_suite_measures_every_runtime_and_writes_its_reports(tmp_path, sh
             suffix = '' if runtime.precision == 'fp32' else '_int8'
             assert (out_dir / f'google_dm05{suffix}{MOBILE_FORMATS[runtime.file_format]}').is_file()
 
-    # every figure the median of its samples, and printed as such
+    # every figure the median of its samples, and printed as such; image in, result out for the fp32 files, each
+    # taking the end-to-end figure's image size (1, H, W, 3) uint8
     cells = markdown_cells(markdown)
+    assert 'image_in_unavailable' not in entry
     for runtime, figures in entry['figures'].items():
+        image_in = RUNTIMES[runtime].precision == 'fp32' and RUNTIMES[runtime].backend is not None
+        assert ('image_in' in figures) == image_in, runtime
         for figure, label in FIGURES.items():
+            cell = cells[(entry['name'], label)][RUNTIMES[runtime].column]
+            if figure not in figures:
+                assert cell == '-'
+                continue
             assert figures[figure] == statistics.median(figures[f'{figure}_samples']) > 0
-            assert cells[(entry['name'], label)][RUNTIMES[runtime].column] == format_figure(figures[figure])
+            assert cell == format_figure(figures[figure])
+        if image_in:
+            session = open_session(figures['image_in_file'], RUNTIMES[runtime].backend, 1)
+            assert session.input_shape == [1, *entry['image_size'], 3]
+            assert read_metadata(figures['image_in_file'])[META_POSTPROCESS]
     litert = results['litert']
     assert litert['network'] == statistics.median(litert['network_samples']) > 0
     # our .tflite, timed in turn with Google's file: as many calls of each
@@ -225,8 +239,13 @@ def test_deploy_suite_measures_every_runtime_and_writes_its_reports(tmp_path, sh
     fp32 = min(f['network'] for r, f in entry['figures'].items() if RUNTIMES[r].precision == 'fp32')
     int8_runtime = min((r for r in entry['figures'] if RUNTIMES[r].precision == 'int8'),
                        key=lambda r: entry['figures'][r]['network'])
+    fastest = min((r for r in entry['figures'] if RUNTIMES[r].precision == 'fp32'),
+                  key=lambda r: entry['figures'][r]['network'])
+    fastest_figures = entry['figures'][fastest]
     expected = {
         'Google DM0.5 converted, network: our best fp32 / LiteRT on Google\'s file': (fp32 / litert['network'], 0.85),
+        'Google DM0.5 Mobile DeepLabv3 257: end-to-end / network':  # the faster end-to-end figure of that runtime
+            (min(fastest_figures['end_to_end'], fastest_figures.get('image_in', np.inf)) / fp32, 1.2),
         'Google DM0.5 converted, network: our best int8 / LiteRT on Google\'s file':
             (entry['figures'][int8_runtime]['network'] / litert['network'], 0.4),
         'Google DM0.5 fp32 network / machine floor': (fp32 / entry['floor_ms'], 1.5),

@@ -85,7 +85,8 @@ def latency_table(results: Dict) -> List[str]:
         if 'skipped' in entry:
             continue
         for figure, label in FIGURES.items():
-            cells = [format_figure(entry['figures'][r][figure]) if r in entry['figures'] else '-' for r in runtimes]
+            cells = [format_figure(entry['figures'][r][figure]) if figure in entry['figures'].get(r, {}) else '-'
+                     for r in runtimes]
             if litert.get('network'):
                 cells.append(format_figure(litert['network']) if key == GOOGLE_MODEL and figure == 'network' else '')
             floor = format_figure(entry['floor_ms']) if figure == 'network' else ''
@@ -141,8 +142,11 @@ def method_notes(results: Dict) -> List[str]:
              'Network: the graph on a float input. End-to-end: a decoded uint8 image (detection 480x640; '
              'segmentation the input size) -> test pipeline -> data preprocessor -> network -> post-processing '
              f'(ONNX Runtime / OpenVINO: {post_processing}; {host_post_processing(results)}); detection at '
-             'score_thr 0 (every anchor reaches NMS: the worst case). Random weights except Google\'s model, '
-             'converted from its TFLite file.']
+             'score_thr 0 (every anchor reaches NMS: the worst case). Image in, result out (fp32 files): the same '
+             'image, as RGB, straight into a file exported with --preprocess --postprocess (resize, normalise, pad, '
+             'network, then decoding and NMS over the best 300 (anchor, class) pairs, or the label map, all in the '
+             'file), in the runtime alone: what an app calls; the end-to-end targets take the faster of the two '
+             'end-to-end figures. Random weights except Google\'s model, converted from its TFLite file.']
     litert = results.get('litert') or {}
     if litert.get('ours_network'):
         lines.append(f'LiteRT (Google\'s file): timed in turn with our .tflite of the converted model, in one loop '
@@ -160,6 +164,9 @@ def method_notes(results: Dict) -> List[str]:
     for entry in results['models'].values():
         for runtime, reason in entry.get('unavailable', {}).items():
             lines.append(f'{entry["name"]}, {RUNTIMES[runtime].column}: not measured ({reason}).')
+        for runtime, reason in entry.get('image_in_unavailable', {}).items():
+            lines.append(f'{entry["name"]}, {RUNTIMES[runtime].column}: image in, result out not measured '
+                         f'({reason}).')
         if 'skipped' in entry:
             lines.append(f'{entry["name"]}: not measured ({entry["skipped"]}).')
     if busy is not None and busy + settings['threads'] > machine['logical_cpus'] + 0.25:
@@ -189,7 +196,7 @@ def bar_chart(results: Dict, out_file: str) -> str:
     height = 0.8 / len(bars)
     for ax, (figure, label) in zip(axes, FIGURES.items()):
         for row, (key, entry) in enumerate(entries):
-            values = {r: f[figure] for r, f in entry['figures'].items()}
+            values = {r: f[figure] for r, f in entry['figures'].items() if figure in f}
             if key == GOOGLE_MODEL and figure == 'network' and litert.get('network'):
                 values[GOOGLE_FILE_BAR] = litert['network']
             for i, runtime in enumerate(r for r in bars if r in values):
