@@ -290,3 +290,12 @@ def test_export_tool_hands_the_image_options_to_int8(tmp_path, monkeypatch, caps
                             [SEG_CONFIG, 'seg.pth', '--format', 'executorch', '--out', out, '--int8', '--shape', '96',
                              '96'])
     assert stop.value.code == 2 and 'it takes neither --verify nor --shape' in capsys.readouterr().err
+
+
+def test_int8_onnx_file_refuses_the_image_options(tmp_path):
+    from mmmnv2.deployment import quantize_model
+    checkpoint = tmp_path / 'model.pth'
+    checkpoint.write_bytes(b'')
+    with pytest.raises(ValueError, match=r'preprocess, image_size and postprocess are for int8 \.tflite / \.pte '
+                                         r'files .*an int8 \.onnx file is the network only'):
+        quantize_model(SEG_CONFIG, str(checkpoint), str(tmp_path / 'int8.onnx'), preprocess=True, postprocess=True)
