@@ -1,5 +1,8 @@
 """Helpers of the deployment tests: toy checkpoints with random weights, a toy val batch, the comparison of an
 exported file's detections with the PyTorch model's, and the float convolutions of an int8 .tflite file."""
+import copy
+from typing import Union
+
 import torch
 from mmengine.config import Config
 from torch import nn
@@ -28,14 +31,15 @@ def randomised_checkpoint(config: str, path: str) -> nn.Module:
     return model.eval()
 
 
-def toy_batch(config: str, root: str, task: str, count: int = 4) -> dict:
-    """A batch of toy val images through the config's own test pipeline, as the data loader gives it."""
+def toy_batch(config: Union[str, Config], root: str, task: str, count: int = 4) -> dict:
+    """A batch of toy val images (generated under ``root``) through the config's own test pipeline, as the data
+    loader gives it; ``config``: a config file or object (e.g. a runner's ``cfg``, whose pipeline suits its file)."""
     from mmengine.dataset import pseudo_collate
     from mmengine.registry import DATASETS, init_default_scope
 
     from mmmnv2.datasets import generate_detection, generate_segmentation
     (generate_detection if task == 'det' else generate_segmentation)(root, num_train=0, num_val=count)
-    cfg = Config.fromfile(config)
+    cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
     init_default_scope(cfg.default_scope)
     dataset_cfg = cfg.test_dataloader.dataset
     dataset_cfg.data_root = root

@@ -10,13 +10,15 @@ dequantize pairs), annotated by each format's own quantizer:
 
 Layers kept in float (the accuracy guard's fallback, ``quantization.quantize_model``) are given by module path; the
 annotations the quantizer put on their nodes are removed (neither quantizer takes a "no quantization" module setting),
-so they run in float between dequantize and quantize. The calibration inputs and the guard are those of the ONNX path
+so they run in float between dequantize and quantize. Files image in and result out (``preprocess``,
+``postprocess``) are quantized the same way with their pre- and post-processing modules (``PIPELINE_MODULES``) left
+float too, calibrated on the uint8 images they take. The calibration inputs and the guard are those of the ONNX path
 (``quantization.calibration_inputs``, ``quantization.quantize_model``); ``quantize_mobile_on_images`` calibrates on
 given image files instead of the config's train set (photos of where the model will run, when the train set is not at
 hand).
 """
 import copy
-from typing import Callable, Dict, List, Sequence, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -31,6 +33,10 @@ from .mobile_export import MOBILE_FORMATS, executorch_bytes, with_tflite_metadat
 from .runner import network_inputs
 
 ANNOTATION_KEY = 'quantization_annotation'  # where PT2E quantizers put a node's annotation (node.meta)
+# The modules of ``export.Network`` around the network (pre- and post-processing), never quantized: the quantizers
+# would annotate the box decoding's multiplications and additions (measured on a random toy SSDLite .pte: its best
+# boxes 40-46 px from PyTorch's with the decoding in int8, 0.2 px with it in float).
+PIPELINE_MODULES = ('image_input', 'results')
 
 
 def node_module(node: torch.fx.Node) -> str:
@@ -47,12 +53,12 @@ def is_convolution(node: torch.fx.Node) -> bool:
     return node.op == 'call_function' and 'conv' in str(node.target)
 
 
-def sensitive_modules(graph: torch.fx.Graph) -> Dict[str, str]:
+def sensitive_modules(graph: torch.fx.Graph, first: bool = True) -> Dict[str, str]:
     """The graph's first and last convolutions (as ``quantization.sensitive_layers`` finds them in an ONNX graph):
-    node name -> module path. First: convolutions reading the image input; last: for each output, the convolution
-    found by walking back from it through other nodes (views, activations)."""
+    node name -> module path. First: convolutions reading the image input (``first=False``: none); last: for each
+    output, the convolution found by walking back from it through other nodes (views, activations)."""
     image = next(node for node in graph.nodes if node.op == 'placeholder' and node.users)
-    found = [user for user in image.users if is_convolution(user)]
+    found = [user for user in image.users if is_convolution(user)] if first else []
     output = next(node for node in graph.nodes if node.op == 'output')
     for value in output.all_input_nodes:
         pending, seen = [value], set()
@@ -83,10 +89,17 @@ def shares_with(node: torch.fx.Node, removed: set) -> bool:
     return False
 
 
+def in_modules(node: torch.fx.Node, modules: Sequence[str]) -> bool:
+    """Whether ``node`` comes from one of ``modules`` (module paths) or a module inside one."""
+    path = node_module(node)
+    return any(path == module or path.startswith(module + '.') for module in modules)
+
+
 def float_modules_quantizer(quantizer, modules: Sequence[str]):
-    """``quantizer`` with the nodes of ``modules`` (module paths) left unannotated, i.e. in float."""
+    """``quantizer`` with the nodes of ``modules`` (module paths, and the modules inside them) left unannotated,
+    i.e. in float."""
     base = import_mobile_dependency('torchao.quantization.pt2e.quantizer').Quantizer
-    kept = set(modules)
+    kept = tuple(modules)
 
     class FloatModulesQuantizer(base):
         def transform_for_annotation(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
@@ -95,7 +108,7 @@ def float_modules_quantizer(quantizer, modules: Sequence[str]):
         def annotate(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
             model = quantizer.annotate(model)
             removed = {node for node in model.graph.nodes
-                       if node_module(node) in kept and node.meta.pop(ANNOTATION_KEY, None) is not None}
+                       if in_modules(node, kept) and node.meta.pop(ANNOTATION_KEY, None) is not None}
             # A node sharing its quantization with a removed one (an activation fused with its convolution) loses
             # its annotation too, until none refers to a removed node.
             while True:
@@ -122,16 +135,30 @@ def format_quantizer(fmt: str):
 
 
 def quantize_mobile(config, checkpoint: str, fmt: str, out_file: str, inputs: Sequence[np.ndarray],
-                    float_modules: Sequence[str] = ()) -> str:
+                    float_modules: Sequence[str] = (), preprocess: bool = False,
+                    image_size: Optional[Tuple[int, int]] = None, postprocess: bool = False) -> str:
     """Write the int8 ``fmt`` file ``out_file`` of the config's model with the checkpoint's weights, calibrated on
-    ``inputs`` (the network's float inputs) with ``float_modules`` kept float; returns ``out_file``."""
+    ``inputs`` (what the file takes: the network's float inputs, or with ``preprocess`` uint8 (1, H, W, 3) RGB images
+    of ``image_size``) with ``float_modules`` kept float; returns ``out_file``.
+
+    ``preprocess`` / ``image_size`` / ``postprocess``: the file of ``export_mobile`` with the same arguments, image in
+    and result out; the pre- and post-processing (``PIPELINE_MODULES``) stay as they are in the fp32 file (float,
+    integer outputs), only the network between them is quantized.
+    """
     pt2e = import_mobile_dependency('torchao.quantization.pt2e.quantize_pt2e')
-    _, network, metadata, _ = exportable_network(config, checkpoint)
+    float_modules = [*float_modules, *PIPELINE_MODULES]
+    if fmt == 'tflite' and postprocess:
+        # LiteRT's converter moves the dequantization of int8 outputs down through the post-processing's reshapes
+        # into its concatenation of the levels, which it requantizes to one level's scale, clipping the others
+        # (measured: scores 0.36 for 0.54). Outputs of float convolutions have nothing to requantize.
+        float_modules += list(sensitive_mobile_modules(config, checkpoint, first=False))
+    _, network, metadata, _ = exportable_network(config, checkpoint, preprocess, image_size, postprocess)
     example = (torch.from_numpy(inputs[0]),)
     quantizer = format_quantizer(fmt)
     with torch.no_grad():
         graph_module = torch.export.export(network, example, strict=False).module()
-        prepared = pt2e.prepare_pt2e(graph_module, float_modules_quantizer(quantizer, float_modules))
+        prepared = pt2e.prepare_pt2e(graph_module,
+                                     float_modules_quantizer(quantizer, float_modules))
         for batch in inputs:
             prepared(torch.from_numpy(batch))
         # fold_quantize=False: litert_torch reads the quantize nodes of the weights (its own tests' setting)
@@ -148,23 +175,30 @@ def quantize_mobile(config, checkpoint: str, fmt: str, out_file: str, inputs: Se
     return write_file(out_file, content)
 
 
-def mobile_quantizer(config, checkpoint: str, out_file: str) -> Callable[..., str]:
+def mobile_quantizer(config, checkpoint: str, out_file: str, preprocess: bool = False,
+                     image_size: Optional[Tuple[int, int]] = None, postprocess: bool = False) -> Callable[..., str]:
     """``quantize(fp32_file, out_file, inputs, exclude)`` for the guard of ``quantization.quantize_model``: the
-    format follows ``out_file``; ``exclude``: module paths (the keys of ``sensitive_mobile_modules``)."""
+    format follows ``out_file``; ``exclude``: module paths (the keys of ``sensitive_mobile_modules``); the file
+    image in / result out as ``quantize_mobile``'s ``preprocess``, ``image_size`` and ``postprocess`` say."""
     fmt = next(f for f, extension in MOBILE_FORMATS.items() if out_file.endswith(extension))
 
     def quantize(fp32_file: str, target: str, inputs: Sequence[np.ndarray], exclude: Sequence[str] = ()) -> str:
-        return quantize_mobile(config, checkpoint, fmt, target, inputs, exclude)
+        return quantize_mobile(config, checkpoint, fmt, target, inputs, exclude, preprocess, image_size, postprocess)
     return quantize
 
 
-def sensitive_mobile_modules(config, checkpoint: str, input_size: Sequence[int]) -> Dict[str, str]:
-    """The network's first and last convolutions (``sensitive_modules``): module path -> the operator."""
-    _, network, _, _ = exportable_network(config, checkpoint)
+def sensitive_mobile_modules(config, checkpoint: str, input_size: Optional[Sequence[int]] = None,
+                             first: bool = True) -> Dict[str, str]:
+    """The network's first and last convolutions (``sensitive_modules``; ``first=False``: the last only): module path
+    -> the operator; found in the network alone (at ``input_size``, default the config's), the same module paths in
+    image-in, result-out files."""
+    _, network, _, example = exportable_network(config, checkpoint)
+    if input_size is not None:
+        example = torch.zeros(1, 3, *input_size)
     with torch.no_grad():
-        program = torch.export.export(network, (torch.zeros(1, 3, *input_size),), strict=False)
+        program = torch.export.export(network, (example,), strict=False)
     nodes = {node.name: node for node in program.graph.nodes}
-    return {path: str(nodes[name].target) for name, path in sensitive_modules(program.graph).items()}
+    return {path: str(nodes[name].target) for name, path in sensitive_modules(program.graph, first).items()}
 
 
 def image_inputs(config: Union[str, Config], images: Sequence[str]) -> List[np.ndarray]:

@@ -29,7 +29,7 @@ import json
 import os.path as osp
 import tempfile
 import time
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmengine.config import Config
@@ -37,7 +37,7 @@ from mmengine.registry import DATASETS, init_default_scope
 
 from ..utils import config_host, make_output_folder, refuse_overwriting_inputs, replace_when_written
 from .graph_format import INPUT_NAME, import_deploy_dependency
-from .runner import exported_model_cfg, init_exported_model, network_inputs
+from .runner import exported_config, init_exported_model, network_inputs
 from .sessions import check_num_threads, file_backend
 
 # MMDetection's CocoMetric logs fractions, MMSegmentation's IoUMetric percentages; the guard speaks in points.
@@ -81,22 +81,26 @@ def module_path(node) -> str:
     return ''
 
 
-def calibration_inputs(cfg: Config, onnx_file: str, count: int) -> List[np.ndarray]:
-    """``count`` images of the config's train set (evenly spread over it, in order), each as the (1, 3, H, W) float
-    array the runner feeds its network: the test pipeline (no augmentation) and the runner's data preprocessor."""
+def calibration_inputs(cfg: Config, model_file: str, count: int) -> List[np.ndarray]:
+    """``count`` images of the config's train set (evenly spread over it, in order), each as the runner of the fp32
+    ``model_file`` feeds it (``ExportedModelRunner.file_inputs``): the test pipeline (no augmentation) and the
+    runner's data preprocessor give the (1, 3, H, W) float network input; a file with the pre-processing takes
+    the image resized to its image size, (1, H, W, 3) uint8 RGB, and does the rest itself."""
     if not isinstance(count, int) or count < 1:
         raise ValueError(f'calib_images must be a positive integer, got {count!r}')
+    runner = init_exported_model(cfg, model_file)
     init_default_scope(config_host(cfg).scope)
     dataset_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
     while 'dataset' in dataset_cfg and 'pipeline' not in dataset_cfg:  # RepeatDataset and similar wrappers
         dataset_cfg = dataset_cfg.dataset
-    dataset_cfg.pipeline = copy.deepcopy(cfg.test_dataloader.dataset.pipeline)
+    # the runner's test pipeline: the config's, or for a file with the pre-processing, a resize to its image size
+    dataset_cfg.pipeline = copy.deepcopy(runner.cfg.test_dataloader.dataset.pipeline)
     dataset = DATASETS.build(dataset_cfg)
     if len(dataset) == 0:
         raise ValueError('the config\'s train set is empty: there are no images to calibrate on')
-    runner = init_exported_model(cfg, onnx_file)
     indices = np.unique(np.linspace(0, len(dataset) - 1, min(count, len(dataset))).round().astype(int))
-    return network_inputs(runner.data_preprocessor, (dataset[int(i)] for i in indices))
+    return [runner.file_inputs(batch)
+            for batch in network_inputs(runner.data_preprocessor, (dataset[int(i)] for i in indices))]
 
 
 def quantize_onnxruntime(fp32_file: str, out_file: str, inputs: Sequence[np.ndarray],
@@ -154,12 +158,12 @@ def evaluate(cfg: Config, onnx_file: str, backend: str, num_threads: Optional[in
     """The host metric (``Host.metric``) of ``onnx_file`` in ``backend`` on the config's val set, in points."""
     from mmengine.runner import Runner
     host = config_host(cfg)
-    eval_cfg = copy.deepcopy(cfg)
-    eval_cfg.model = exported_model_cfg(cfg, onnx_file, num_threads, backend)
+    # the config with the file's runner, and for a file with the pre-processing the val pipeline resizing to its size
+    eval_cfg = exported_config(cfg, onnx_file, num_threads, backend)
     eval_cfg.load_from = None
     eval_cfg.resume = False
     eval_cfg.launcher = 'none'
-    eval_cfg.test_dataloader = copy.deepcopy(cfg.val_dataloader)
+    eval_cfg.test_dataloader = copy.deepcopy(eval_cfg.val_dataloader)
     if not onnx_file.endswith('.onnx'):
         # litert_torch imports JAX, whose threads a forked data-loader worker may deadlock on: load in-process.
         eval_cfg.test_dataloader.update(num_workers=0, persistent_workers=False)
@@ -178,7 +182,8 @@ def evaluate(cfg: Config, onnx_file: str, backend: str, num_threads: Optional[in
 
 def quantize_model(config: Union[str, Config], model_file: str, out_file: str, backend: Optional[str] = None,
                    calib_images: int = 100, max_drop: float = 1.0, num_threads: Optional[int] = None,
-                   work_dir: Optional[str] = None) -> Dict:
+                   work_dir: Optional[str] = None, preprocess: bool = False,
+                   image_size: Optional[Tuple[int, int]] = None, postprocess: bool = False) -> Dict:
     """Write the int8 file ``out_file`` for ``backend`` and its report (``out_file`` with ``.json`` for its extension).
 
     ``out_file``: an ``.onnx`` (``backend`` 'onnxruntime', the default, or 'openvino'), or a ``.tflite`` / ``.pte``
@@ -187,7 +192,10 @@ def quantize_model(config: Union[str, Config], model_file: str, out_file: str, b
     ONNX file of the config. ``calib_images``: train images for calibration. ``max_drop``: the most points (mAP@0.5
     in percent, mIoU) int8 may lose against fp32 on the val set before the sensitive layers are kept in float (a
     negative margin always takes that path). ``num_threads``: the runtime's threads for the evaluations.
-    ``work_dir``: logs of the evaluations (default: a temporary folder, removed). Returns the report: the fp32 and
+    ``work_dir``: logs of the evaluations (default: a temporary folder, removed). ``preprocess``, ``image_size``,
+    ``postprocess`` (``.tflite`` / ``.pte`` from a checkpoint): image in, result out, as ``export_mobile`` takes
+    them; calibrated on the train images resized to the image size, the pre- and post-processing left unquantized
+    (``mobile_quantization.quantize_mobile``), scored on val images resized to it. Returns the report: the fp32 and
     int8 metrics, each attempt's drop and the layers it kept in float, and ``within_margin``.
     """
     backend = file_backend(out_file, backend)
@@ -202,6 +210,9 @@ def quantize_model(config: Union[str, Config], model_file: str, out_file: str, b
     if not model_file.lower().endswith(CHECKPOINT_EXTENSIONS + ('.onnx',)):
         raise ValueError(f'model_file must be a checkpoint ({", ".join(CHECKPOINT_EXTENSIONS)}) or an fp32 .onnx '
                          f'file, got {model_file}')
+    if (preprocess or postprocess or image_size is not None) and not mobile:
+        raise ValueError(f'preprocess, image_size and postprocess are for int8 .tflite / .pte files (the PT2E '
+                         f'quantizers leave them unquantized); an int8 .onnx file is the network only, got {out_file}')
     if not isinstance(max_drop, (int, float)):
         raise TypeError(f'max_drop must be a number of points, got {max_drop!r}')
     cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
@@ -217,15 +228,16 @@ def quantize_model(config: Union[str, Config], model_file: str, out_file: str, b
     elif mobile:
         from .mobile_export import MOBILE_FORMATS, export_mobile
         fmt = next(f for f, ext in MOBILE_FORMATS.items() if ext == extension)
-        fp32_file = export_mobile(cfg, model_file, fp32_out, fmt)
+        fp32_file = export_mobile(cfg, model_file, fp32_out, fmt, preprocess=preprocess, postprocess=postprocess,
+                                  image_size=image_size)
     else:
         from .export import export_onnx
         fp32_file = export_onnx(cfg, model_file, fp32_out)
     inputs = calibration_inputs(cfg, fp32_file, calib_images)
     if mobile:
         from .mobile_quantization import mobile_quantizer, sensitive_mobile_modules
-        quantize = mobile_quantizer(cfg, model_file, out_file)
-        sensitive = sensitive_mobile_modules(cfg, model_file, inputs[0].shape[2:])
+        quantize = mobile_quantizer(cfg, model_file, out_file, preprocess, image_size, postprocess)
+        sensitive = sensitive_mobile_modules(cfg, model_file)
     else:
         quantize, sensitive = QUANTIZERS[backend], sensitive_layers(fp32_file)
 

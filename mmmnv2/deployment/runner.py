@@ -128,7 +128,7 @@ class ExportedModelRunner(BaseModel):
             if tuple(inputs.shape[2:]) != self.image_size:
                 raise ValueError(f'images of {inputs.shape[2]}x{inputs.shape[3]} reach {self.model_file}, which '
                                  f'takes {self.image_size[0]}x{self.image_size[1]} images')
-            images = np.ascontiguousarray(np.clip(np.round(inputs), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1))
+            images = self.file_inputs(inputs)
             runs = [self.session.run(images[i:i + 1], extra_inputs) for i in range(len(images))]
             return [np.concatenate(outputs) for outputs in zip(*runs)]
         if tuple(inputs.shape[2:]) != self.input_size:
@@ -139,6 +139,13 @@ class ExportedModelRunner(BaseModel):
             return self.session.run(inputs, extra_inputs)
         runs = [self.session.run(inputs[i:i + 1], extra_inputs) for i in range(len(inputs))]
         return [np.concatenate(outputs) for outputs in zip(*runs)]
+
+    def file_inputs(self, inputs: np.ndarray) -> np.ndarray:
+        """A batch of ``data_preprocessor``'s float NCHW outputs as the file takes it: the same, or for a file with its
+        own pre-processing (whose data preprocessor only stacks RGB pixels) uint8 NHWC images."""
+        if self.preprocess is None:
+            return inputs
+        return np.ascontiguousarray(np.clip(np.round(inputs), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1))
 
     def forward(self, inputs: torch.Tensor, data_samples: Optional[list] = None,
                 mode: str = 'predict') -> ForwardResults:

@@ -6,11 +6,12 @@ import contextlib
 import os
 import os.path as osp
 import sys
-from typing import Iterator, Tuple
+from typing import Iterator, Sequence, Tuple
 
 from mmengine.config import Config, DictAction
 
 from .host import Host, config_host
+from .input_size import fixed_input_size
 from .safe_checkpoint import CorruptCheckpointError, UnsafeCheckpointError
 from .state_dict import CheckpointMismatchError
 
@@ -43,6 +44,51 @@ def one_line_errors(debug: bool = False) -> Iterator[None]:
         if debug:
             raise
         sys.exit(f'error: {error_line(error)}')
+
+
+def add_export_arguments(parser: argparse.ArgumentParser, postprocess_help: str) -> None:
+    """The arguments the export tools share: ``--shape``, ``--verify``, ``--preprocess``, ``--image-size`` and
+    ``--postprocess`` (``postprocess_help``: what the format's post-processing is); ``check_export_arguments``
+    refuses the combinations that do not go together."""
+    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
+                        help='input height and width (default: the config\'s test size)')
+    parser.add_argument('--verify', action='store_true',
+                        help='compare the file\'s network outputs with the PyTorch model\'s on a random input '
+                             '(network only: not with --preprocess or --postprocess)')
+    parser.add_argument('--preprocess', action='store_true',
+                        help='start with the test pre-processing: a uint8 RGB image (1, H, W, 3) in')
+    parser.add_argument('--image-size', type=int, nargs=2, metavar=('H', 'W'),
+                        help='--preprocess: the image size the file takes (default: the input size)')
+    parser.add_argument('--postprocess', action='store_true', help=postprocess_help)
+
+
+def check_export_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Exit through ``parser.error`` on arguments of ``add_export_arguments`` that do not go together."""
+    if args.verify and (args.preprocess or args.postprocess):
+        parser.error('--verify compares the network outputs; export without --preprocess and --postprocess to verify')
+    if args.image_size and not args.preprocess:
+        parser.error('--image-size is the size of the image a --preprocess file takes; add --preprocess')
+
+
+def export_input_size(cfg: Config, args: argparse.Namespace) -> Tuple[int, int]:
+    """The network's input size of an export (``--shape``, else the config's); ValueError where ``--verify``, which
+    runs the config's pre-processing, would need the config's size."""
+    size = fixed_input_size(cfg)
+    if args.shape and args.verify and tuple(args.shape) != tuple(size):
+        raise ValueError(f'{cfg.filename}: --verify runs the config\'s pre-processing; it needs the config\'s input '
+                         f'size {tuple(size)}, got --shape {args.shape}')
+    return tuple(args.shape) if args.shape else tuple(size)
+
+
+def describe_export_input(args: argparse.Namespace, shape: Sequence[int], batch: str = '1') -> str:
+    """'1x3xHxW input' or '1xHxWx3 uint8 image input, pre-processing', and ', post-processing': what the tools
+    print of a written file."""
+    if args.preprocess:
+        height, width = args.image_size or shape
+        described = f'1x{height}x{width}x3 uint8 image input, pre-processing'
+    else:
+        described = f'{batch}x3x{shape[0]}x{shape[1]} input'
+    return described + (', post-processing' if args.postprocess else '')
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:

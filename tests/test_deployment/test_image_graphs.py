@@ -7,8 +7,8 @@ files, against the hosts' own pipeline, data preprocessors, heads and NMS, with 
 - ``LabelMap``'s matrices are the two bilinear resizings and the crop between them (``F.interpolate``);
 - ``DetectionResults`` (the NMS in rounds of .tflite / .pte files) keeps what mmcv's ``batched_nms`` keeps, at the
   worst NMS load (score_thr 0);
-- ONNX (ONNX Runtime, OpenVINO), .tflite and .pte files with both, run by the runners on toy images: the PyTorch model's detections and label
-  maps; a file with the pre-processing only: the host's post-processing on its outputs.
+- ONNX (ONNX Runtime, OpenVINO), .tflite and .pte files with both, run by the runners on toy images: the PyTorch
+  model's detections and label maps; a file with the pre-processing only: the host's post-processing on its outputs.
 """
 import json
 
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from deploy_helpers import assert_same_detections, randomised_checkpoint, toy_batch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
-from mmengine.registry import DATASETS, init_default_scope
+from mmengine.registry import init_default_scope
 from toy_runs import DET_CONFIG, REPO, SEG_CONFIG
 
 from mmmnv2.apis import init_model
@@ -156,18 +156,6 @@ def image_files(toy_checkpoints, tmp_path_factory):
     return export
 
 
-def runner_batch(runner, task: str, root: str) -> dict:
-    """The toy batch through the runner's pipeline (``runner.cfg``: resizing to the file's image size)."""
-    cfg = runner.cfg
-    init_default_scope(cfg.default_scope)
-    dataset_cfg = cfg.test_dataloader.dataset
-    dataset_cfg.data_root = root
-    if task == 'det':
-        dataset_cfg.ann_file = 'annotations/instances_val.json'
-    dataset = DATASETS.build(dataset_cfg)
-    return pseudo_collate([dataset[i] for i in range(4)])
-
-
 @pytest.mark.parametrize('fmt, backend', [('onnx', None), ('onnx', 'openvino'), ('tflite', None),
                                           ('executorch', None)])
 @pytest.mark.parametrize('task', list(CONFIGS))
@@ -181,7 +169,7 @@ def test_image_in_result_out_file_gives_the_pytorch_results(task, fmt, backend, 
     assert runner.session.input_shape == [1, *TOY_IMAGE, 3]
     assert json.loads(runner.metadata[META_PREPROCESS])['image_size'] == list(TOY_IMAGE)
     # the runner's pipeline only loads the images (they already have the file's size), the file does the rest
-    batch = runner_batch(runner, task, toy_batches[task][0])
+    batch = toy_batch(runner.cfg, toy_batches[task][0], task)
     assert tuple(batch['inputs'][0].shape[1:]) == TOY_IMAGE
     actual = runner.test_step(batch)
     if task == 'det':
@@ -201,7 +189,7 @@ def test_file_with_the_preprocessing_only_gets_the_hosts_postprocessing(task, to
     with torch.no_grad():
         expected = model.test_step(toy_batches[task][1])
     runner = init_exported_model(CONFIGS[task], image_files(task, 'onnx', postprocess=False), num_threads=1)
-    actual = runner.test_step(runner_batch(runner, task, toy_batches[task][0]))
+    actual = runner.test_step(toy_batch(runner.cfg, toy_batches[task][0], task))
     if task == 'det':
         assert_same_detections(expected, actual)
         return

@@ -4,6 +4,7 @@ Batch norm must be folded, the input fixed at the config's test size (or given),
 the runners' results equal to the PyTorch model's ``test_step``, and every kind of bad input refused clearly.
 """
 import os.path as osp
+import re
 import sys
 
 import numpy as np
@@ -212,3 +213,27 @@ def test_export_tool_writes_and_verifies(tmp_path, monkeypatch, capsys):
     difference = float(capsys.readouterr().out.strip().split()[-1])
     assert 0 <= difference < TOLERANCE
     assert np.isfinite(difference)
+
+
+@pytest.mark.parametrize('tool, out', [('deployment/pytorch2onnx.py', ['--output-file', 'x.onnx']),
+                                       ('deployment/export_mobile.py', ['--format', 'tflite', '--out', 'x.tflite'])])
+@pytest.mark.parametrize('options, message', [
+    (['--verify', '--preprocess'], '--verify compares the network outputs; export without --preprocess and '
+                                   '--postprocess to verify'),
+    (['--verify', '--postprocess'], '--verify compares the network outputs'),
+    (['--image-size', '100', '120'], '--image-size is the size of the image a --preprocess file takes; add '
+                                     '--preprocess'),
+    (['--verify', '--shape', '96', '96'], r"--verify runs the config's pre-processing; it needs the config's input "
+                                          r'size \(192, 192\), got --shape \[96, 96\]')])
+def test_export_tools_refuse_arguments_that_do_not_go_together(tool, out, options, message, tmp_path, monkeypatch,
+                                                               capsys):
+    """Both export tools' shared arguments (``mmmnv2.utils.add_export_arguments``), refused before any export:
+    argument conflicts as argparse refuses them (status 2, the usage), a size --verify cannot check in one line."""
+    out = [str(tmp_path / name) if name.startswith('x.') else name for name in out]
+    with pytest.raises(SystemExit) as stop:
+        run_tool_in_process(monkeypatch, tool, [SEG_CONFIG, str(tmp_path / 'absent.pth'), *out, *options])
+    if '--shape' in options:
+        assert re.fullmatch(rf'error: {re.escape(SEG_CONFIG)}: {message}', str(stop.value.code))
+    else:
+        assert stop.value.code == 2 and re.search(message, capsys.readouterr().err)
+    assert not list(tmp_path.iterdir())  # nothing written

@@ -22,7 +22,11 @@ converged) or, with ``--preprocess``, the uint8 label map of the image (``mmmnv2
 ``tools/deployment/quantize.py``: fp32 (written as ``<FILE stem>_fp32.<ext>``) and int8 evaluated on the val set in
 the format's runtime; where int8 loses more than ``--max-drop`` points, the first convolution and the predictors are
 kept in float; the report goes beside FILE as ``.json``, and the exit status is 1 if int8 still loses more than the
-margin. Needs ``pip install "mmmnv2[mobile]"``. Refusals print one line ``error: <file>: <reason>`` and exit with
+margin. With ``--preprocess`` / ``--postprocess`` the int8 file is image in, result out: only the network between
+them is quantized (the resizing, normalisation, decoding, NMS and argmax stay as in the fp32 file), calibrated on
+the train images resized to ``--image-size``, and scored on val images resized to it (LiteRT with
+``--postprocess``: the output convolutions stay float too, as its converter would requantize every level's output
+to one scale). Needs ``pip install "mmmnv2[mobile]"``. Refusals print one line ``error: <file>: <reason>`` and exit with
 status 1 (``--debug``: the traceback).
 """
 import argparse
@@ -32,7 +36,14 @@ from mmengine.config import Config
 
 from mmmnv2.deployment import MOBILE_FORMATS, compare_with_pytorch, export_mobile, quantize_model
 from mmmnv2.deployment.quantization import describe_report
-from mmmnv2.utils import add_debug_argument, fixed_input_size, one_line_errors
+from mmmnv2.utils import (
+    add_debug_argument,
+    add_export_arguments,
+    check_export_arguments,
+    describe_export_input,
+    export_input_size,
+    one_line_errors,
+)
 
 
 def parse_args() -> argparse.Namespace:
@@ -43,17 +54,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--format', required=True, choices=tuple(MOBILE_FORMATS),
                         help='tflite: LiteRT flatbuffer; executorch: ExecuTorch program for XNNPACK')
     parser.add_argument('--out', required=True, help='file to write (.tflite for tflite, .pte for executorch)')
-    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
-                        help='input height and width (default: the config\'s test size)')
-    parser.add_argument('--verify', action='store_true',
-                        help='compare the file\'s outputs with the PyTorch model\'s on a random input (fp32)')
-    parser.add_argument('--preprocess', action='store_true',
-                        help='start with the test pre-processing: a uint8 RGB image (1, H, W, 3) in')
-    parser.add_argument('--image-size', type=int, nargs=2, metavar=('H', 'W'),
-                        help='--preprocess: the image size the file takes (default: the input size)')
-    parser.add_argument('--postprocess', action='store_true',
-                        help='end with the post-processing: boxes / scores / labels, or the label map (segmentation: '
-                             'with --preprocess)')
+    add_export_arguments(parser, 'end with the post-processing: boxes / scores / labels, or the label map '
+                                 '(segmentation: with --preprocess)')
     parser.add_argument('--int8', action='store_true',
                         help='int8 through the format\'s PT2E quantizer, with the accuracy guard of quantize.py')
     parser.add_argument('--calib-images', type=int, default=100, help='--int8: train images to calibrate on')
@@ -62,13 +64,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--num-threads', type=int, help='--int8: runtime threads of the evaluations')
     add_debug_argument(parser)
     args = parser.parse_args()
-    if args.int8 and (args.verify or args.shape or args.preprocess or args.postprocess):
-        parser.error('--int8 exports the network at the config\'s size and checks the result on the val set; it '
-                     'takes none of --verify, --shape, --preprocess, --postprocess')
-    if args.verify and (args.preprocess or args.postprocess):
-        parser.error('--verify compares the network outputs; export without --preprocess and --postprocess to verify')
-    if args.image_size and not args.preprocess:
-        parser.error('--image-size is the size of the image a --preprocess file takes; add --preprocess')
+    check_export_arguments(parser, args)
+    if args.int8 and (args.verify or args.shape):
+        parser.error('--int8 exports at the config\'s size and checks the result on the val set; it takes neither '
+                     '--verify nor --shape')
     return args
 
 
@@ -80,25 +79,21 @@ def main() -> None:
 
 def export(args: argparse.Namespace) -> None:
     cfg = Config.fromfile(args.config)
-    shape = tuple(args.shape) if args.shape else fixed_input_size(cfg)
+    shape = export_input_size(cfg, args)
     if not args.out.endswith(MOBILE_FORMATS[args.format]):
         raise ValueError(f'{args.out}: --format {args.format} writes {MOBILE_FORMATS[args.format]} files')
     if args.int8:
         report = quantize_model(cfg, args.checkpoint, args.out, calib_images=args.calib_images,
-                                max_drop=args.max_drop, num_threads=args.num_threads)
+                                max_drop=args.max_drop, num_threads=args.num_threads, preprocess=args.preprocess,
+                                image_size=tuple(args.image_size) if args.image_size else None,
+                                postprocess=args.postprocess)
         print(describe_report(report))
         if not report['within_margin']:
             sys.exit(f'int8 loses {report["drop"]:.2f} points, more than --max-drop {args.max_drop:g}')
         return
-    if args.verify and args.shape and tuple(args.shape) != fixed_input_size(cfg):
-        raise ValueError(f'{args.config}: --verify runs the config\'s pre-processing; it needs the config\'s input '
-                         f'size {fixed_input_size(cfg)}, got --shape {args.shape}')
     export_mobile(cfg, args.checkpoint, args.out, args.format, input_size=shape, preprocess=args.preprocess,
                   postprocess=args.postprocess, image_size=tuple(args.image_size) if args.image_size else None)
-    image = tuple(args.image_size) if args.image_size else shape
-    described = (f'1x{image[0]}x{image[1]}x3 uint8 image input with the pre-processing' if args.preprocess else
-                 f'1x3x{shape[0]}x{shape[1]} input')
-    print(f'Wrote {args.out} ({described}{", post-processing" if args.postprocess else ""}, {args.format})')
+    print(f'Wrote {args.out} ({describe_export_input(args, shape)}, {args.format})')
     if args.verify:
         print(f'Largest output difference, {args.format} vs PyTorch (relative to the largest output): '
               f'{compare_with_pytorch(cfg, args.checkpoint, args.out):.2e}')

@@ -27,7 +27,14 @@ import os.path as osp
 from mmengine.config import Config
 
 from mmmnv2.deployment import compare_with_pytorch, export_onnx
-from mmmnv2.utils import add_debug_argument, fixed_input_size, one_line_errors
+from mmmnv2.utils import (
+    add_debug_argument,
+    add_export_arguments,
+    check_export_arguments,
+    describe_export_input,
+    export_input_size,
+    one_line_errors,
+)
 
 
 def parse_args() -> argparse.Namespace:
@@ -35,21 +42,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('config', help='config file of the model')
     parser.add_argument('checkpoint', help='checkpoint file (.pth)')
     parser.add_argument('--output-file', help='ONNX file to write (default: the checkpoint\'s name with .onnx)')
-    parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
-                        help='input height and width (default: the config\'s test size)')
     parser.add_argument('--dynamic-batch', action='store_true', help='leave the batch dimension free')
-    parser.add_argument('--postprocess', action='store_true',
-                        help='end the graph with the post-processing (detection: box decoding + class-aware NMS with '
-                             'the config\'s test_cfg; segmentation: resizing + argmax to uint8 labels)')
-    parser.add_argument('--preprocess', action='store_true',
-                        help='start the graph with the test pre-processing: a uint8 RGB image (1, H, W, 3) in')
-    parser.add_argument('--image-size', type=int, nargs=2, metavar=('H', 'W'),
-                        help='--preprocess: the image size the graph takes (default: the input size)')
-    parser.add_argument('--verify', action='store_true',
-                        help='compare the ONNX outputs with the PyTorch model\'s on a random input (network only: '
-                             'not with --postprocess)')
+    add_export_arguments(parser, 'end the graph with the post-processing (detection: box decoding + class-aware NMS '
+                                 'with the config\'s test_cfg; segmentation: resizing + argmax to uint8 labels)')
     add_debug_argument(parser)
-    return parser.parse_args()
+    args = parser.parse_args()
+    check_export_arguments(parser, args)
+    return args
 
 
 def main() -> None:
@@ -59,25 +58,15 @@ def main() -> None:
 
 
 def export(args: argparse.Namespace) -> None:
-    if args.verify and (args.postprocess or args.preprocess):
-        raise SystemExit('--verify compares the network outputs; export without --postprocess and --preprocess to '
-                         'verify')
-    if args.image_size and not args.preprocess:
-        raise SystemExit('--image-size is the size of the image a --preprocess graph takes; add --preprocess')
     cfg = Config.fromfile(args.config)
-    shape = tuple(args.shape) if args.shape else fixed_input_size(cfg)
+    shape = export_input_size(cfg, args)
     output_file = args.output_file or osp.splitext(args.checkpoint)[0] + '.onnx'
     export_onnx(cfg, args.checkpoint, output_file, input_size=shape, dynamic_batch=args.dynamic_batch,
                 postprocess=args.postprocess, preprocess=args.preprocess,
                 image_size=tuple(args.image_size) if args.image_size else None)
-    image = tuple(args.image_size) if args.image_size else shape
-    described = (f'1x{image[0]}x{image[1]}x3 uint8 image input, pre-processing' if args.preprocess else
-                 f'{"N" if args.dynamic_batch else 1}x3x{shape[0]}x{shape[1]} input')
-    print(f'Wrote {output_file} ({described}{", post-processing" if args.postprocess else ""} in the graph)'
-          if args.preprocess or args.postprocess else f'Wrote {output_file} ({described})')
+    described = describe_export_input(args, shape, 'N' if args.dynamic_batch else '1')
+    print(f'Wrote {output_file} ({described}{" in the graph" if args.preprocess or args.postprocess else ""})')
     if args.verify:
-        if args.shape and tuple(args.shape) != fixed_input_size(cfg):
-            raise SystemExit('--verify runs the config\'s pre-processing; it needs the config\'s input size')
         print(f'Largest output difference, ONNX vs PyTorch (relative to the largest output): '
               f'{compare_with_pytorch(cfg, args.checkpoint, output_file):.2e}')
 
