@@ -145,8 +145,9 @@ def method_notes(results: Dict) -> List[str]:
              'score_thr 0 (every anchor reaches NMS: the worst case). Image in, result out (fp32 files): the same '
              'image, as RGB, straight into a file exported with --preprocess --postprocess (resize, normalise, pad, '
              'network, then decoding and NMS over the best 300 (anchor, class) pairs, or the label map, all in the '
-             'file), in the runtime alone: what an app calls; the end-to-end targets take the faster of the two '
-             'end-to-end figures. Random weights except Google\'s model, converted from its TFLite file.']
+             'file), in the runtime alone: what an app calls. The end-to-end targets take the runtime with the '
+             'fastest end-to-end figure of either kind, over its own network figure. Random weights except Google\'s '
+             'model, converted from its TFLite file.']
     litert = results.get('litert') or {}
     if litert.get('ours_network'):
         lines.append(f'LiteRT (Google\'s file): timed in turn with our .tflite of the converted model, in one loop '
