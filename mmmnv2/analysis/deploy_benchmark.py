@@ -144,6 +144,7 @@ class ModelFiles:
     def __init__(self, subject: Subject, checkpoint: Optional[str], run: SuiteRun, entry: Dict) -> None:
         self.subject, self.checkpoint, self.run, self.entry = subject, checkpoint, run, entry
         self.onnx_file: Optional[str] = None
+        self.image_in_files: Dict[str, str] = {}  # extension -> the image-in file, written in this run
         self.calibration: List[np.ndarray] = []
 
     def network(self, runtime: str) -> str:
@@ -193,14 +194,17 @@ class ModelFiles:
         and ``postprocess`` exports): one ONNX file for the ONNX runtimes, a ``.tflite`` / ``.pte`` file otherwise."""
         fmt = RUNTIMES[runtime].file_format
         extension = MOBILE_FORMATS.get(fmt, '.onnx')
+        if extension in self.image_in_files:  # the ONNX runtimes share one file
+            return self.image_in_files[extension]
         out_file = osp.join(self.run.settings.out_dir, f'{self.subject.name}_image_in{extension}')
-        if osp.isfile(out_file):  # written for the other ONNX runtime
-            return out_file
         options = dict(preprocess=True, postprocess=True, image_size=self.subject.image_size)
         with quiet_logger():
             if fmt in MOBILE_FORMATS:
-                return export_mobile(self.subject.cfg, self.checkpoint, out_file, fmt, **options)
-            return export_onnx(self.subject.cfg, self.checkpoint, out_file, **options)
+                export_mobile(self.subject.cfg, self.checkpoint, out_file, fmt, **options)
+            else:
+                export_onnx(self.subject.cfg, self.checkpoint, out_file, **options)
+        self.image_in_files[extension] = out_file
+        return out_file
 
     def end_to_end(self, runtime: str, network_file: str) -> str:
         """The file of the end-to-end figure: an ONNX network with the config's post-processing appended as ONNX
